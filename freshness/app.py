@@ -1,0 +1,54 @@
+"""The Litestar application: create_app(settings) opens resources in the lifespan and closes them after."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+
+from freshness import __version__
+from freshness.api import EXCEPTION_HANDLERS
+from freshness.clock import Clock
+from freshness.health import health, ready
+from freshness.policy.endpoints import PolicyController
+from freshness.runtime import Runtime, open_runtime
+from freshness.settings import Settings
+from freshness.sources.endpoints import SnapshotController, SourceController
+from freshness.sources.publish import recover_unfinished
+from freshness.vectorstore import VectorStore
+
+log = logging.getLogger("freshness")
+
+
+def create_app(
+    settings: Settings,
+    clock: Clock | None = None,
+    store: VectorStore | None = None,
+    runtime: Runtime | None = None,
+) -> Litestar:
+    """The app for `settings`. The database must be migrated first (`freshness db upgrade`)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        rt = runtime or open_runtime(settings, clock=clock, store=store)
+        app.state.runtime = rt
+        recovered = recover_unfinished(rt, all_ingesting=settings.uses_embedded_store)
+        if recovered:
+            log.warning("marked %d interrupted publishes as failed: %s", len(recovered), ", ".join(recovered))
+        try:
+            yield
+        finally:
+            if runtime is None:
+                rt.close()
+
+    return Litestar(
+        route_handlers=[health, ready, SourceController, SnapshotController, PolicyController],
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body,
+        openapi_config=OpenAPIConfig(title="freshness", version=__version__, path="/schema"),
+        debug=False,
+    )

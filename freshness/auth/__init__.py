@@ -1,0 +1,1 @@
+"""API keys, roles and the guards every /v1 endpoint applies."""

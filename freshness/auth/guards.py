@@ -1,0 +1,24 @@
+"""Who may do what: roles per endpoint and the publisher's owner binding."""
+
+from __future__ import annotations
+
+from freshness.auth.keys import Principal, Role
+from freshness.errors import Forbidden
+
+
+def require_role(principal: Principal, *roles: Role) -> None:
+    if principal.role is Role.ADMIN or principal.role in roles:
+        return
+    allowed = ", ".join(r.value for r in (*roles, Role.ADMIN))
+    raise Forbidden(f"a {principal.role.value} key may not do this; it needs one of: {allowed}")
+
+
+def require_owner(principal: Principal, owner: str) -> None:
+    """Admins act on any source; a publisher only on its own owner's sources."""
+    if principal.role is Role.ADMIN:
+        return
+    if principal.role is Role.PUBLISHER and principal.owner == owner:
+        return
+    if principal.role is Role.PUBLISHER:
+        raise Forbidden(f"this publisher key is bound to owner {principal.owner!r}, not {owner!r}")
+    raise Forbidden(f"a {principal.role.value} key may not change sources; it needs a publisher or admin key")

@@ -1,0 +1,119 @@
+"""Creating, checking and revoking API keys. Keys are shown once and stored only as hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from freshness.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from freshness.ids import new_key_id
+from freshness.models import ApiKey
+
+KEY_PATTERN = re.compile(r"^fk_[A-Za-z0-9_-]{32,}$")
+OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+
+
+class Role(StrEnum):
+    READER = "reader"
+    PUBLISHER = "publisher"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    name: str
+    role: Role
+    owner: str | None
+
+
+def generate_key() -> str:
+    return "fk_" + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(
+    session: Session, role: str, name: str, now: datetime, owner: str | None = None, value: str | None = None
+) -> tuple[ApiKey, str]:
+    """A new key; returns the row and the key itself, which is never stored."""
+    try:
+        role_ = Role(role)
+    except ValueError as exc:
+        raise InvalidInput(f"role {role!r} is not one of reader, publisher, auditor, admin", field="role") from exc
+    if role_ is Role.PUBLISHER and not owner:
+        raise InvalidInput("a publisher key must be bound to an owner (--owner)", field="owner")
+    if role_ is not Role.PUBLISHER and owner:
+        raise InvalidInput("only publisher keys are bound to an owner", field="owner")
+    if owner and not OWNER_PATTERN.match(owner):
+        raise InvalidInput(f"owner {owner!r} is not a valid owner name", field="owner")
+    key = value or generate_key()
+    if not KEY_PATTERN.match(key):
+        raise InvalidInput("a key is fk_ followed by at least 32 characters of A-Za-z0-9_-", field="key")
+    digest = hash_key(key)
+    if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest)):
+        raise Conflict("that key already exists")
+    row = ApiKey(id=new_key_id(), name=name or role_.value, role=role_.value, owner=owner, key_hash=digest, created_at=now)
+    session.add(row)
+    session.flush()
+    return row, key
+
+
+def authenticate(session: Session, header: str | None) -> Principal:
+    if not header or not header.startswith("Bearer "):
+        raise Unauthorized("send the API key as `Authorization: Bearer fk_...`")
+    token = header.removeprefix("Bearer ").strip()
+    if not KEY_PATTERN.match(token):
+        raise Unauthorized("the API key is malformed; keys look like fk_ followed by 32+ characters")
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(token)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthorized("the API key is unknown or revoked")
+    return Principal(key_id=row.id, name=row.name, role=Role(row.role), owner=row.owner)
+
+
+def list_keys(session: Session) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
+
+
+def revoke_key(session: Session, key_id: str, now: datetime) -> ApiKey:
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"no key with id {key_id!r}; `freshness keys list` shows them")
+    if row.revoked_at is None:
+        row.revoked_at = now
+    session.flush()
+    return row
+
+
+def ensure_admin_key(session: Session, value: str, now: datetime) -> bool:
+    """Create the admin key with this value once; a revoked one stays revoked. True if created."""
+    if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(value))):
+        return False
+    create_key(session, "admin", "admin (FRESHNESS_ADMIN_KEY)", now, value=value)
+    return True
+
+
+def bootstrap_admin_key(session: Session, data_dir: Path, now: datetime) -> str | None:
+    """With no key at all, make an admin key and write it to a 0600 file. Returns it when made."""
+    if session.scalar(select(func.count()).select_from(ApiKey)):
+        return None
+    _, key = create_key(session, "admin", "bootstrap admin", now)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "admin.key"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    os.chmod(path, 0o600)
+    return key

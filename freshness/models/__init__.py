@@ -1,0 +1,17 @@
+"""ORM tables. Import from here so Alembic sees every table."""
+
+from freshness.models.keys import ApiKey
+from freshness.models.policy import PolicyVersion
+from freshness.models.service_state import ServiceState
+from freshness.models.sources import Chunk, Document, Snapshot, SnapshotState, Source
+
+__all__ = [
+    "ApiKey",
+    "Chunk",
+    "Document",
+    "PolicyVersion",
+    "ServiceState",
+    "Snapshot",
+    "SnapshotState",
+    "Source",
+]

@@ -1,0 +1,124 @@
+"""Sources, their snapshots, and the documents and chunks each snapshot holds."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from freshness.db import Base
+from freshness.models.types import UTCDateTime
+
+
+class SnapshotState(enum.StrEnum):
+    INGESTING = "ingesting"
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
+    PURGED = "purged"
+    FAILED = "failed"
+
+
+class Source(Base):
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    owner: Mapped[str] = mapped_column(String(128), index=True)
+    source_class: Mapped[str] = mapped_column(String(128), index=True)
+    uri: Mapped[str | None] = mapped_column(String(2048))
+    refresh_interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    active_snapshot_id: Mapped[str | None] = mapped_column(String(40))
+    # Refresh bookkeeping, written by the scheduled refresh job.
+    next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    last_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_refresh_outcome: Mapped[str | None] = mapped_column(String(32))
+    last_refresh_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    http_etag: Mapped[str | None] = mapped_column(String(512))
+    http_last_modified: Mapped[str | None] = mapped_column(String(128))
+
+    snapshots: Mapped[list[Snapshot]] = relationship(back_populates="source", lazy="raise_on_sql")
+
+
+class Snapshot(Base):
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        # At most one publish in progress and one active snapshot per source, enforced by the database
+        # so that two replicas racing each other cannot both win.
+        Index(
+            "uq_snapshots_one_ingesting",
+            "source_id",
+            unique=True,
+            sqlite_where=text("state = 'ingesting'"),
+            postgresql_where=text("state = 'ingesting'"),
+        ),
+        Index(
+            "uq_snapshots_one_active",
+            "source_id",
+            unique=True,
+            sqlite_where=text("state = 'active'"),
+            postgresql_where=text("state = 'active'"),
+        ),
+        Index("ix_snapshots_source_created", "source_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    source_id: Mapped[str] = mapped_column(ForeignKey("sources.id"))
+    version: Mapped[str | None] = mapped_column(String(256))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    content_hash: Mapped[str] = mapped_column(String(80))
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    valid_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    document_count: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    has_dense: Mapped[bool] = mapped_column(Boolean, default=False)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    source: Mapped[Source] = relationship(back_populates="snapshots", lazy="raise_on_sql")
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("snapshot_id", "document_id"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    snapshot_id: Mapped[str] = mapped_column(ForeignKey("snapshots.id"), index=True)
+    document_id: Mapped[str] = mapped_column(String(512))
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(String(1000))
+    uri: Mapped[str | None] = mapped_column(String(2048))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    content_hash: Mapped[str] = mapped_column(String(80))
+    chunk_count: Mapped[int] = mapped_column(Integer)
+
+
+class Chunk(Base):
+    __tablename__ = "chunks"
+    __table_args__ = (
+        Index("ix_chunks_snapshot_position", "snapshot_id", "document_id", "position"),
+        Index("ix_chunks_source_hash", "source_id", "content_hash"),
+    )
+
+    chunk_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    snapshot_id: Mapped[str] = mapped_column(ForeignKey("snapshots.id"))
+    source_id: Mapped[str] = mapped_column(String(128))
+    document_id: Mapped[str] = mapped_column(String(512))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(80))

@@ -1,0 +1,1 @@
+"""Freshness policies: parsing and validating the policy file, and the pure freshness verdict."""

@@ -1,0 +1,56 @@
+"""The policy in force: source classes (max ages) and task classes (what a request may be served)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Criticality(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    STANDARD = "standard"
+    LOW = "low"
+
+
+class OnStale(StrEnum):
+    REJECT = "reject"
+    FLAG = "flag"
+
+
+@dataclass(frozen=True)
+class SourceClass:
+    name: str
+    max_age: int
+    warn_age: int | None = None
+
+
+@dataclass(frozen=True)
+class TaskClass:
+    name: str
+    criticality: Criticality
+    on_stale: OnStale
+    min_fresh_results: int
+    source_classes: tuple[str, ...] | None = None
+    max_age: dict[str, int] = field(default_factory=dict)
+
+    def allows(self, source_class: str) -> bool:
+        return self.source_classes is None or source_class in self.source_classes
+
+    def max_age_for(self, source_class: SourceClass) -> int:
+        return self.max_age.get(source_class.name, source_class.max_age)
+
+
+@dataclass(frozen=True)
+class Policy:
+    source_classes: dict[str, SourceClass]
+    task_classes: dict[str, TaskClass]
+    version: str
+    canonical: dict
+    source_text: str = ""
+
+    def strictest_max_age(self, source_class: str) -> int:
+        """The shortest max age any task class that may use `source_class` applies to it."""
+        klass = self.source_classes[source_class]
+        ages = [t.max_age_for(klass) for t in self.task_classes.values() if t.allows(source_class)]
+        return min(ages, default=klass.max_age)

@@ -1,0 +1,96 @@
+"""The resources a running service holds: database, vector store, embedder, policy, clock."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from freshness.clock import Clock, SystemClock
+from freshness.db import make_engine, make_session_factory, session_scope
+from freshness.models import ServiceState
+from freshness.policy.holder import PolicyHolder
+from freshness.settings import Settings
+from freshness.vectorstore import VectorStore, open_store
+from freshness.vectorstore.embedders import Embedder, make_embedder
+from freshness.wire import CursorCodec
+
+DENSE_SIZE_KEY = "dense_size"
+CURSOR_SECRET_KEY = "cursor_secret"
+
+
+def state_value(session: Session, key: str) -> str | None:
+    row = session.get(ServiceState, key)
+    return row.value if row else None
+
+
+def ensure_state_value(session_factory: sessionmaker[Session], key: str, value: str) -> str:
+    """Set `key` once; whoever wrote it first wins (safe across replicas)."""
+    with session_scope(session_factory) as session:
+        existing = state_value(session, key)
+        if existing is not None:
+            return existing
+    try:
+        with session_scope(session_factory) as session:
+            session.add(ServiceState(key=key, value=value))
+        return value
+    except IntegrityError:
+        with session_scope(session_factory) as session:
+            return session.scalar(select(ServiceState.value).where(ServiceState.key == key)) or value
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: VectorStore
+    embedder: Embedder | None
+    policy: PolicyHolder
+    clock: Clock
+    cursors: CursorCodec
+    extras: dict = field(default_factory=dict)
+
+    def dense_size(self) -> int | None:
+        with session_scope(self.sessions) as session:
+            value = state_value(session, DENSE_SIZE_KEY)
+        return int(value) if value else None
+
+    def close(self) -> None:
+        try:
+            self.store.close()
+        finally:
+            self.engine.dispose()
+
+
+def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorStore | None = None) -> Runtime:
+    """Open everything a process needs. The database must already be migrated."""
+    clock = clock or SystemClock()
+    engine = make_engine(settings.resolved_database_url)
+    sessions = make_session_factory(engine)
+    try:
+        with session_scope(sessions) as session:
+            policy = PolicyHolder.load(settings.policy_file, session, clock.now())
+            dense = state_value(session, DENSE_SIZE_KEY)
+        secret = ensure_state_value(sessions, CURSOR_SECRET_KEY, secrets.token_hex(32))
+        if store is None:
+            store = open_store(settings, int(dense) if dense else None)
+        elif dense:
+            store.ensure_dense(int(dense))
+        embedder = make_embedder(settings.embedder, settings.embedder_model, settings.embedder_api_key)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        store=store,
+        embedder=embedder,
+        policy=policy,
+        clock=clock,
+        cursors=CursorCodec(secret.encode()),
+    )

@@ -1,0 +1,148 @@
+"""Typed settings, read once from `config/freshness.toml` and `FRESHNESS_*` variables.
+
+The environment wins over the file. Nothing else in the package reads `os.environ`:
+the object built here is passed to whatever needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from freshness.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("config/freshness.toml")
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMG]i?B|B)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_size(value: str | int) -> int:
+    """`32MiB`, `10MB`, `512KiB` or a plain byte count."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(value)
+    if not match:
+        raise ConfigError(f"max_body: {value!r} is not a size such as 32MiB, 10MB or 1048576")
+    number, unit = match.groups()
+    return int(number) * _UNITS[(unit or "b").lower()]
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./var")
+    database_url: str = ""
+    vector_store: str = "edge"
+    qdrant_api_key: str | None = None
+    collection: str = "freshness_chunks"
+    policy_file: Path = Path("config/policy.toml")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_key: str | None = None
+    embedder: str = "none"
+    embedder_api_key: str | None = None
+    embedder_model: str = "text-embedding-3-small"
+    scheduler: bool = True
+    migrate_on_start: bool = True
+    max_body: int = 32 * 2**20
+    max_documents: int = 10_000
+    max_text_length: int = 2_000_000
+    max_query_length: int = 4_096
+    max_chunks_per_document: int = 5_000
+    chunk_size: int = 1_000
+    chunk_overlap: int = 100
+    write_batch: int = 256
+    vector_size: int | None = None
+    hash_query_text: bool = False
+    purge_retention_seconds: int = 7 * 86_400
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'freshness.db').resolve()}"
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "store"
+
+    @property
+    def uses_embedded_store(self) -> bool:
+        return self.vector_store == "edge"
+
+
+_BOOL_TRUE = {"1", "true", "yes", "on"}
+_BOOL_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(name: str, kind: Any, raw: Any) -> Any:
+    text_kind = str(kind)
+    try:
+        if raw is None:
+            return None
+        if name == "max_body":
+            return parse_size(raw)
+        if "bool" in text_kind:
+            if isinstance(raw, bool):
+                return raw
+            lowered = str(raw).strip().lower()
+            if lowered in _BOOL_TRUE:
+                return True
+            if lowered in _BOOL_FALSE:
+                return False
+            raise ValueError(f"expected on/off, true/false, got {raw!r}")
+        if "Path" in text_kind:
+            return Path(str(raw))
+        if "int" in text_kind:
+            if raw == "":
+                return None
+            return int(raw)
+        return str(raw)
+    except ValueError as exc:
+        raise ConfigError(f"setting {name}: {exc}") from exc
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build settings: defaults, then the TOML file, then the environment, then overrides."""
+    env = os.environ if environ is None else environ
+    path = config_file or Path(env.get("FRESHNESS_CONFIG", DEFAULT_CONFIG_FILE))
+    values: dict[str, Any] = {}
+    known = {f.name: f.type for f in fields(Settings) if f.name != "extra"}
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                flat.update(value)
+            else:
+                flat[key] = value
+        for key, value in flat.items():
+            if key not in known:
+                raise ConfigError(f"{path}: unknown setting {key!r}")
+            values[key] = _coerce(key, known[key], value)
+    for name, kind in known.items():
+        env_name = f"FRESHNESS_{name.upper()}"
+        if env_name in env:
+            values[name] = _coerce(name, kind, env[env_name])
+    if "FRESHNESS_SCHEDULER" in env:
+        values["scheduler"] = _coerce("scheduler", "bool", env["FRESHNESS_SCHEDULER"])
+    values.update(overrides)
+    settings = Settings(**values)
+    if settings.chunk_overlap >= settings.chunk_size:
+        raise ConfigError("chunk_overlap must be smaller than chunk_size")
+    return settings
+
+
+def with_overrides(settings: Settings, **changes: Any) -> Settings:
+    return replace(settings, **changes)

@@ -1,0 +1,1 @@
+"""Sources and snapshots: register, publish, verify, activate, retire."""

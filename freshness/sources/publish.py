@@ -1,0 +1,338 @@
+"""Publishing a snapshot, all or nothing.
+
+Unlike the other use cases this one spans several transactions, because indexing a large
+snapshot must not hold a database transaction open:
+
+1. reserve: check, then insert the snapshot as `ingesting` with its documents and chunks
+   (a unique index allows one ingesting snapshot per source: a second publish gets 409);
+2. index: write points to the store in small batches, reusing vectors of unchanged chunks;
+3. activate: in one transaction, supersede the previous snapshot and make this one active.
+
+Retrievals only serve snapshots the database says are active, so nothing written in step 2 is
+visible before step 3 commits. Any failure marks the snapshot `failed` and deletes its points;
+a process killed midway leaves it `ingesting`, and `recover_unfinished` cleans it up at the next start.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from freshness.auth.guards import require_owner
+from freshness.auth.keys import Principal
+from freshness.db import session_scope
+from freshness.errors import Conflict, FreshnessError, InvalidInput
+from freshness.ids import new_chunk_id, new_snapshot_id
+from freshness.models import Chunk, Document, ServiceState, Snapshot, SnapshotState, Source
+from freshness.runtime import DENSE_SIZE_KEY, Runtime, state_value
+from freshness.sources.prepare import PreparedSnapshot, prepare
+from freshness.sources.schemas import PublishRequest, PublishResult, PublishStats
+from freshness.sources.service import active_snapshot, get_source
+from freshness.sources.views import snapshot_out
+from freshness.vectorstore import ChunkPoint, SparseVec
+from freshness.vectorstore.embedders import bm25_document
+
+Progress = Callable[[int, int], None]
+STALE_HEARTBEAT = timedelta(minutes=10)
+
+
+@dataclass
+class _PlannedChunk:
+    chunk_id: str
+    document_id: str
+    position: int
+    text: str
+    content_hash: str
+    vector: list[float] | None
+
+
+def publish(
+    runtime: Runtime,
+    principal: Principal,
+    source_id: str,
+    body: PublishRequest,
+    progress: Progress | None = None,
+) -> PublishResult:
+    started = time.perf_counter()
+    now = runtime.clock.now()
+    prepared = prepare(body, runtime.settings, now)
+
+    with session_scope(runtime.sessions) as session:
+        source = get_source(session, source_id, for_update=True)
+        require_owner(principal, source.owner)
+        if source.retired_at is not None:
+            raise Conflict(f"source {source_id!r} is retired; register a new source to publish again")
+        active = active_snapshot(session, source)
+        if active is not None and active.content_hash == prepared.content_hash and (
+            active.valid_until == prepared.valid_until
+        ):
+            # Unchanged: the content is confirmed current, nothing is re-indexed.
+            active.verified_at = max(active.verified_at, prepared.captured_at)
+            session.flush()
+            stats = PublishStats(len(prepared.documents), active.chunk_count, 0, 0, _ms(started))
+            return PublishResult(snapshot=snapshot_out(active), changed=False, stats=stats)
+        dense_size = _settle_dense_size(session, runtime, prepared)
+        snapshot, planned = _reserve(session, source, prepared, now)
+
+    try:
+        embedded, reused = _index(runtime, source, snapshot, planned, dense_size, progress)
+        with session_scope(runtime.sessions) as session:
+            snapshot = _activate_new(session, runtime, snapshot.id, source_id, embedded, reused, started)
+    except BaseException as exc:
+        _fail(runtime, snapshot.id, exc)
+        raise
+    stats = PublishStats(len(prepared.documents), len(planned), embedded, reused, _ms(started))
+    return PublishResult(snapshot=snapshot_out(snapshot), changed=True, stats=stats)
+
+
+def _ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def _settle_dense_size(session: Session, runtime: Runtime, prepared: PreparedSnapshot) -> int | None:
+    """The first dense vectors fix the collection's dense size; later ones must match it."""
+    current = state_value(session, DENSE_SIZE_KEY)
+    size = int(current) if current else None
+    if prepared.vector_size is not None:
+        if size is not None and prepared.vector_size != size:
+            raise InvalidInput(
+                f"vectors have dimension {prepared.vector_size}, but this service stores dimension {size}",
+                field="documents.vectors",
+            )
+        if size is None:
+            session.add(ServiceState(key=DENSE_SIZE_KEY, value=str(prepared.vector_size)))
+            session.flush()
+            size = prepared.vector_size
+    if size is not None:
+        runtime.store.ensure_dense(size)
+    return size
+
+
+def _reserve(
+    session: Session, source: Source, prepared: PreparedSnapshot, now: datetime
+) -> tuple[Snapshot, list[_PlannedChunk]]:
+    snapshot = Snapshot(
+        id=new_snapshot_id(),
+        source_id=source.id,
+        version=prepared.version,
+        state=SnapshotState.INGESTING,
+        content_hash=prepared.content_hash,
+        captured_at=prepared.captured_at,
+        verified_at=prepared.captured_at,
+        valid_until=prepared.valid_until,
+        created_at=now,
+        heartbeat_at=now,
+        document_count=len(prepared.documents),
+        chunk_count=prepared.chunk_count,
+        has_dense=prepared.vector_size is not None,
+        stats={},
+    )
+    session.add(snapshot)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a publish of source {source.id!r} is already in progress; retry when it ends") from exc
+    planned: list[_PlannedChunk] = []
+    documents = []
+    chunk_rows = []
+    for position, doc in enumerate(prepared.documents):
+        documents.append(
+            dict(
+                snapshot_id=snapshot.id,
+                document_id=doc.id,
+                position=position,
+                title=doc.title,
+                uri=doc.uri,
+                metadata_=doc.metadata,
+                content_hash=doc.content_hash,
+                chunk_count=len(doc.chunks),
+            )
+        )
+        for index, (text, digest) in enumerate(zip(doc.chunks, doc.chunk_hashes, strict=True)):
+            chunk = _PlannedChunk(
+                chunk_id=new_chunk_id(),
+                document_id=doc.id,
+                position=index,
+                text=text,
+                content_hash=digest,
+                vector=doc.vectors[index] if doc.vectors is not None else None,
+            )
+            planned.append(chunk)
+            chunk_rows.append(
+                dict(
+                    chunk_id=chunk.chunk_id,
+                    snapshot_id=snapshot.id,
+                    source_id=source.id,
+                    document_id=doc.id,
+                    position=index,
+                    text=text,
+                    content_hash=digest,
+                )
+            )
+    session.execute(Document.__table__.insert(), [_columns(Document, d) for d in documents])
+    for start in range(0, len(chunk_rows), 5_000):
+        session.execute(Chunk.__table__.insert(), chunk_rows[start : start + 5_000])
+    return snapshot, planned
+
+
+def _columns(model: type, row: dict) -> dict:
+    """Attribute names to column names (metadata_ is stored as `metadata`)."""
+    return {model.__mapper__.attrs[key].columns[0].name: value for key, value in row.items()}
+
+
+def _reusable(runtime: Runtime, source_id: str, hashes: set[str]) -> dict[str, str]:
+    """content hash -> a point id of the same text in a retained snapshot of this source."""
+    with session_scope(runtime.sessions) as session:
+        rows = session.execute(
+            select(Chunk.content_hash, Chunk.chunk_id)
+            .join(Snapshot, Snapshot.id == Chunk.snapshot_id)
+            .where(
+                Chunk.source_id == source_id,
+                Snapshot.state.in_([SnapshotState.ACTIVE, SnapshotState.SUPERSEDED]),
+            )
+        )
+        found: dict[str, str] = {}
+        for digest, chunk_id in rows:
+            if digest in hashes and digest not in found:
+                found[digest] = chunk_id
+    return found
+
+
+def _index(
+    runtime: Runtime,
+    source: Source,
+    snapshot: Snapshot,
+    planned: list[_PlannedChunk],
+    dense_size: int | None,
+    progress: Progress | None,
+) -> tuple[int, int]:
+    store = runtime.store
+    batch_size = max(1, runtime.settings.write_batch)
+    reusable = _reusable(runtime, source.id, {c.content_hash for c in planned})
+    embedded = reused = 0
+    last_beat = time.monotonic()
+    base_payload = {"source_id": source.id, "snapshot_id": snapshot.id, "source_class": source.source_class,
+                    "tags": list(source.tags or [])}
+    for start in range(0, len(planned), batch_size):
+        batch = planned[start : start + batch_size]
+        old_ids = [reusable[c.content_hash] for c in batch if c.content_hash in reusable]
+        old_vectors = store.vectors(old_ids)
+        points: list[ChunkPoint] = []
+        to_embed: list[int] = []
+        for chunk in batch:
+            old = old_vectors.get(reusable.get(chunk.content_hash, ""))
+            sparse: SparseVec
+            dense = chunk.vector
+            if old is not None and (dense is not None or old[1] is not None or runtime.embedder is None):
+                sparse = old[0]
+                dense = dense if dense is not None else old[1]
+                reused += 1
+            else:
+                sparse = bm25_document(chunk.text)
+                embedded += 1
+                if dense is None and runtime.embedder is not None:
+                    to_embed.append(len(points))
+            payload = dict(base_payload, chunk_id=chunk.chunk_id, document_id=chunk.document_id)
+            points.append(ChunkPoint(chunk.chunk_id, sparse, dense, payload))
+        if to_embed:
+            vectors = runtime.embedder.embed([batch[i].text for i in to_embed])  # type: ignore[union-attr]
+            size = dense_size or (len(vectors[0]) if vectors else None)
+            if size is not None and dense_size is None:
+                dense_size = _settle_embedder_size(runtime, size)
+            for i, vector in zip(to_embed, vectors, strict=True):
+                if len(vector) != dense_size:
+                    raise InvalidInput(f"the embedder returned dimension {len(vector)}, expected {dense_size}")
+                points[i].dense = vector
+        store.upsert(points)
+        if progress is not None:
+            progress(min(start + batch_size, len(planned)), len(planned))
+        if time.monotonic() - last_beat > 2:
+            _heartbeat(runtime, snapshot.id)
+            last_beat = time.monotonic()
+    return embedded, reused
+
+
+def _settle_embedder_size(runtime: Runtime, size: int) -> int:
+    with session_scope(runtime.sessions) as session:
+        current = state_value(session, DENSE_SIZE_KEY)
+        if current is None:
+            session.add(ServiceState(key=DENSE_SIZE_KEY, value=str(size)))
+        else:
+            size = int(current)
+    runtime.store.ensure_dense(size)
+    return size
+
+
+def _heartbeat(runtime: Runtime, snapshot_id: str) -> None:
+    with session_scope(runtime.sessions) as session:
+        session.execute(
+            update(Snapshot).where(Snapshot.id == snapshot_id).values(heartbeat_at=runtime.clock.now())
+        )
+
+
+def _activate_new(
+    session: Session, runtime: Runtime, snapshot_id: str, source_id: str, embedded: int, reused: int, started: float
+) -> Snapshot:
+    now = runtime.clock.now()
+    source = get_source(session, source_id, for_update=True)
+    snapshot = session.get(Snapshot, snapshot_id)
+    if snapshot is None or snapshot.state != SnapshotState.INGESTING:
+        raise Conflict("the publish was interrupted and marked failed; publish again")
+    if source.retired_at is not None:
+        raise Conflict(f"source {source_id!r} was retired during the publish")
+    previous = active_snapshot(session, source)
+    if previous is not None and previous.state == SnapshotState.ACTIVE:
+        previous.state = SnapshotState.SUPERSEDED
+        previous.superseded_at = now
+        session.flush()
+    snapshot.state = SnapshotState.ACTIVE
+    snapshot.activated_at = now
+    snapshot.heartbeat_at = None
+    snapshot.stats = {"chunks_embedded": embedded, "chunks_reused": reused, "duration_ms": _ms(started)}
+    source.active_snapshot_id = snapshot.id
+    source.updated_at = now
+    session.flush()
+    return snapshot
+
+
+def _fail(runtime: Runtime, snapshot_id: str, exc: BaseException) -> None:
+    reason = exc.detail if isinstance(exc, FreshnessError) else f"{type(exc).__name__}: {exc}"
+    try:
+        with session_scope(runtime.sessions) as session:
+            snapshot = session.get(Snapshot, snapshot_id)
+            if snapshot is not None and snapshot.state == SnapshotState.INGESTING:
+                snapshot.state = SnapshotState.FAILED
+                snapshot.failed_at = runtime.clock.now()
+                snapshot.failure_reason = reason[:2000]
+                snapshot.heartbeat_at = None
+    finally:
+        runtime.store.delete_snapshot(snapshot_id)
+
+
+def recover_unfinished(runtime: Runtime, *, all_ingesting: bool) -> list[str]:
+    """Mark publishes that a dead process left `ingesting` as failed and remove their points.
+
+    With the embedded store only this process can be publishing, so every ingesting snapshot is
+    unfinished; with a shared store, only those whose heartbeat stopped long ago.
+    """
+    now = runtime.clock.now()
+    with session_scope(runtime.sessions) as session:
+        query = select(Snapshot).where(Snapshot.state == SnapshotState.INGESTING)
+        if not all_ingesting:
+            query = query.where(Snapshot.heartbeat_at < now - STALE_HEARTBEAT)
+        stuck = list(session.scalars(query))
+        for snapshot in stuck:
+            snapshot.state = SnapshotState.FAILED
+            snapshot.failed_at = now
+            snapshot.failure_reason = "the publish was interrupted (process stopped) and never activated"
+            snapshot.heartbeat_at = None
+        ids = [s.id for s in stuck]
+    for snapshot_id in ids:
+        runtime.store.delete_snapshot(snapshot_id)
+    return ids

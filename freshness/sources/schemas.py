@@ -1,0 +1,134 @@
+"""Wire shapes of sources and snapshots, kept apart from the ORM tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+SourceId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$", description="slug")]
+Owner = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")]
+ClassName = Annotated[str, Meta(min_length=1, max_length=128)]
+Title = Annotated[str, Meta(min_length=1, max_length=500)]
+Uri = Annotated[str, Meta(min_length=1, max_length=2048)]
+Tag = Annotated[str, Meta(min_length=1, max_length=64)]
+AwareTime = Annotated[datetime, Meta(tz=True)]
+
+
+class SourceCreate(Struct, forbid_unknown_fields=True):
+    id: SourceId
+    title: Title
+    owner: Owner
+    source_class: ClassName
+    uri: Uri | None = None
+    refresh_interval: str | None = None
+    tags: Annotated[list[Tag], Meta(max_length=50)] = []
+    metadata: dict[str, Any] = {}
+
+
+class SourceUpdate(Struct, forbid_unknown_fields=True):
+    title: Title | UnsetType = UNSET
+    uri: Uri | None | UnsetType = UNSET
+    refresh_interval: str | None | UnsetType = UNSET
+    tags: Annotated[list[Tag], Meta(max_length=50)] | UnsetType = UNSET
+    metadata: dict[str, Any] | UnsetType = UNSET
+
+
+class DocumentIn(Struct, forbid_unknown_fields=True):
+    id: Annotated[str, Meta(min_length=1, max_length=512)]
+    title: Annotated[str, Meta(max_length=1000)] | None = None
+    uri: Uri | None = None
+    metadata: dict[str, Any] = {}
+    text: str | None = None
+    chunks: list[str] | None = None
+    vectors: list[list[float]] | None = None
+
+
+class PublishRequest(Struct, forbid_unknown_fields=True):
+    documents: list[DocumentIn]
+    version: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
+    captured_at: AwareTime | None = None
+    valid_until: AwareTime | None = None
+
+
+class ActivateRequest(Struct, forbid_unknown_fields=True):
+    source_id: str | None = None
+
+
+class SnapshotOut(Struct):
+    id: str
+    snapshot_id: str
+    source_id: str
+    version: str | None
+    state: str
+    content_hash: str
+    captured_at: datetime
+    verified_at: datetime
+    valid_until: datetime | None
+    created_at: datetime
+    activated_at: datetime | None
+    superseded_at: datetime | None
+    purged_at: datetime | None
+    failed_at: datetime | None
+    failure_reason: str | None
+    document_count: int
+    chunk_count: int
+
+
+class FreshnessOut(Struct):
+    status: str
+    age_seconds: int | None
+    max_age_seconds: int
+    warn_age_seconds: int | None
+    strictest_max_age_seconds: int
+
+
+class SourceOut(Struct):
+    id: str
+    title: str
+    owner: str
+    source_class: str
+    uri: str | None
+    refresh_interval: str | None
+    refresh_interval_seconds: int | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    retired_at: datetime | None
+    active_snapshot_id: str | None
+    active_snapshot: SnapshotOut | None = None
+    freshness: FreshnessOut | None = None
+
+
+class DocumentOut(Struct):
+    id: str
+    title: str | None
+    uri: str | None
+    metadata: dict[str, Any]
+    content_hash: str
+    chunk_count: int
+
+
+class SnapshotDetail(SnapshotOut, kw_only=True):
+    documents: list[DocumentOut]
+
+
+class PublishStats(Struct):
+    documents: int
+    chunks: int
+    chunks_embedded: int
+    chunks_reused: int
+    duration_ms: int
+
+
+class PublishResult(Struct):
+    snapshot: SnapshotOut
+    changed: bool
+    stats: PublishStats
+
+
+def to_builtins(value: Any) -> Any:
+    return msgspec.to_builtins(value)

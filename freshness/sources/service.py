@@ -1,0 +1,162 @@
+"""Registering, listing, updating and retiring sources. Functions flush; the caller commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from msgspec import UNSET
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from freshness.auth.guards import require_owner
+from freshness.auth.keys import Principal
+from freshness.errors import Conflict, InvalidInput, NotFound
+from freshness.models import Snapshot, SnapshotState, Source
+from freshness.policy.durations import DurationError, parse_duration
+from freshness.policy.model import Policy
+from freshness.sources.schemas import SourceCreate, SourceUpdate
+from freshness.vectorstore import VectorStore
+
+MIN_REFRESH_SECONDS = 5
+
+
+def _refresh_seconds(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except DurationError as exc:
+        raise InvalidInput(f"refresh_interval: {exc}", field="refresh_interval") from exc
+    if seconds < MIN_REFRESH_SECONDS:
+        raise InvalidInput(f"refresh_interval must be at least {MIN_REFRESH_SECONDS}s", field="refresh_interval")
+    return seconds
+
+
+def _check_uri(uri: str | None) -> None:
+    if uri is not None and not uri.startswith(("file://", "http://", "https://")):
+        raise InvalidInput("uri must start with file://, http:// or https://", field="uri")
+
+
+def _check_metadata(metadata: dict[str, Any]) -> None:
+    if len(str(metadata)) > 64_000:
+        raise InvalidInput("metadata is too large (64 kB at most)", field="metadata")
+
+
+def get_source(session: Session, source_id: str, *, for_update: bool = False) -> Source:
+    query = select(Source).where(Source.id == source_id)
+    if for_update:
+        query = query.with_for_update()
+    source = session.scalar(query)
+    if source is None:
+        raise NotFound(f"no source with id {source_id!r}")
+    return source
+
+
+def active_snapshot(session: Session, source: Source) -> Snapshot | None:
+    if source.active_snapshot_id is None:
+        return None
+    return session.get(Snapshot, source.active_snapshot_id)
+
+
+def register_source(
+    session: Session, principal: Principal, body: SourceCreate, policy: Policy, now: datetime
+) -> Source:
+    require_owner(principal, body.owner)
+    if body.source_class not in policy.source_classes:
+        known = ", ".join(sorted(policy.source_classes))
+        raise InvalidInput(
+            f"source_class {body.source_class!r} is not defined by the policy; known classes: {known}",
+            field="source_class",
+        )
+    _check_uri(body.uri)
+    _check_metadata(body.metadata)
+    interval = _refresh_seconds(body.refresh_interval)
+    if session.get(Source, body.id) is not None:
+        raise Conflict(f"source id {body.id!r} is already taken (retired sources keep their id)")
+    source = Source(
+        id=body.id,
+        title=body.title,
+        owner=body.owner,
+        source_class=body.source_class,
+        uri=body.uri,
+        refresh_interval_seconds=interval,
+        tags=sorted(set(body.tags)),
+        metadata_=body.metadata,
+        created_at=now,
+        updated_at=now,
+        consecutive_failures=0,
+        # A source with a uri is due for refresh as soon as it is registered.
+        next_refresh_at=now if body.uri else None,
+    )
+    session.add(source)
+    session.flush()
+    return source
+
+
+def list_sources(
+    session: Session,
+    *,
+    owner: str | None,
+    source_class: str | None,
+    include_retired: bool,
+    after: str | None,
+    limit: int,
+) -> list[Source]:
+    query = select(Source).order_by(Source.id).limit(limit + 1)
+    if owner:
+        query = query.where(Source.owner == owner)
+    if source_class:
+        query = query.where(Source.source_class == source_class)
+    if not include_retired:
+        query = query.where(Source.retired_at.is_(None))
+    if after:
+        query = query.where(Source.id > after)
+    return list(session.scalars(query))
+
+
+def update_source(
+    session: Session, principal: Principal, source_id: str, body: SourceUpdate, store: VectorStore, now: datetime
+) -> Source:
+    source = get_source(session, source_id, for_update=True)
+    require_owner(principal, source.owner)
+    if source.retired_at is not None:
+        raise Conflict(f"source {source_id!r} is retired and cannot be changed")
+    if body.title is not UNSET:
+        source.title = body.title
+    if body.uri is not UNSET:
+        _check_uri(body.uri)
+        source.uri = body.uri
+        source.next_refresh_at = now if body.uri else None
+    if body.refresh_interval is not UNSET:
+        source.refresh_interval_seconds = _refresh_seconds(body.refresh_interval)
+    if body.metadata is not UNSET:
+        _check_metadata(body.metadata)
+        source.metadata_ = body.metadata
+    if body.tags is not UNSET:
+        tags = sorted(set(body.tags))
+        if tags != list(source.tags or []):
+            source.tags = tags
+            # Tags filter searches, so the points must carry them too.
+            store.set_payload_for_source(source.id, {"tags": tags})
+    source.updated_at = now
+    session.flush()
+    return source
+
+
+def retire_source(session: Session, principal: Principal, source_id: str, now: datetime) -> Source:
+    """Stops serving at once: the active snapshot is superseded in this transaction."""
+    source = get_source(session, source_id, for_update=True)
+    require_owner(principal, source.owner)
+    if source.retired_at is not None:
+        return source
+    active = active_snapshot(session, source)
+    if active is not None and active.state == SnapshotState.ACTIVE:
+        active.state = SnapshotState.SUPERSEDED
+        active.superseded_at = now
+    source.active_snapshot_id = None
+    source.retired_at = now
+    source.updated_at = now
+    source.next_refresh_at = None
+    session.flush()
+    return source

@@ -1,0 +1,83 @@
+"""Snapshot history, detail, verify and activate (roll back or forward). Functions flush only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from freshness.auth.guards import require_owner
+from freshness.auth.keys import Principal
+from freshness.errors import Conflict, InvalidInput, NotFound
+from freshness.models import Document, Snapshot, SnapshotState
+from freshness.sources.service import active_snapshot, get_source
+
+
+def get_snapshot(session: Session, snapshot_id: str) -> Snapshot:
+    snapshot = session.get(Snapshot, snapshot_id)
+    if snapshot is None:
+        raise NotFound(f"no snapshot with id {snapshot_id!r}")
+    return snapshot
+
+
+def snapshot_documents(session: Session, snapshot_id: str) -> list[Document]:
+    return list(session.scalars(select(Document).where(Document.snapshot_id == snapshot_id).order_by(Document.position)))
+
+
+def history(session: Session, source_id: str, before: str | None, limit: int) -> list[Snapshot]:
+    get_source(session, source_id)
+    query = select(Snapshot).where(Snapshot.source_id == source_id).order_by(Snapshot.id.desc()).limit(limit + 1)
+    if before:
+        query = query.where(Snapshot.id < before)
+    return list(session.scalars(query))
+
+
+def verify(session: Session, principal: Principal, source_id: str, now: datetime) -> Snapshot:
+    """The owner confirms the active content is still current: `verified_at` becomes now."""
+    source = get_source(session, source_id, for_update=True)
+    require_owner(principal, source.owner)
+    if source.retired_at is not None:
+        raise Conflict(f"source {source_id!r} is retired")
+    active = active_snapshot(session, source)
+    if active is None:
+        raise Conflict(f"source {source_id!r} has no active snapshot to verify; publish one first")
+    active.verified_at = max(active.verified_at, now)
+    session.flush()
+    return active
+
+
+def activate(
+    session: Session, principal: Principal, snapshot_id: str, now: datetime, expected_source: str | None = None
+) -> Snapshot:
+    """Make a retained snapshot the active one again; the current one is superseded."""
+    snapshot = get_snapshot(session, snapshot_id)
+    if expected_source is not None and snapshot.source_id != expected_source:
+        raise InvalidInput(
+            f"snapshot {snapshot_id!r} belongs to source {snapshot.source_id!r}, not {expected_source!r}",
+            field="source_id",
+        )
+    source = get_source(session, snapshot.source_id, for_update=True)
+    require_owner(principal, source.owner)
+    session.refresh(snapshot)
+    if source.retired_at is not None:
+        raise Conflict(f"source {source.id!r} is retired; its snapshots cannot be activated")
+    if snapshot.state == SnapshotState.ACTIVE:
+        return snapshot
+    if snapshot.state != SnapshotState.SUPERSEDED:
+        raise Conflict(
+            f"snapshot {snapshot_id!r} is {snapshot.state}; only a superseded snapshot that is not purged can be"
+            " activated"
+        )
+    current = active_snapshot(session, source)
+    if current is not None and current.state == SnapshotState.ACTIVE:
+        current.state = SnapshotState.SUPERSEDED
+        current.superseded_at = now
+        session.flush()
+    snapshot.state = SnapshotState.ACTIVE
+    snapshot.activated_at = now
+    snapshot.superseded_at = None
+    source.active_snapshot_id = snapshot.id
+    source.updated_at = now
+    session.flush()
+    return snapshot

@@ -1,0 +1,159 @@
+"""A Qdrant server or cluster through qdrant-client (also its local mode, used by the tests)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from freshness.errors import Unavailable
+from freshness.vectorstore.base import DENSE, INDEXED_FIELDS, SPARSE, ChunkPoint, Hit, SearchFilter, SparseVec
+
+RRF_K = 60
+
+
+class ServerStore:
+    def __init__(self, client: QdrantClient, collection: str, vector_size: int | None = None) -> None:
+        self.client = client
+        self.collection = collection
+        self._dense: int | None = None
+        try:
+            if not client.collection_exists(collection):
+                client.create_collection(
+                    collection,
+                    vectors_config={},
+                    sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+                )
+                for name in INDEXED_FIELDS:
+                    client.create_payload_index(collection, name, qm.PayloadSchemaType.KEYWORD)
+            vectors = client.get_collection(collection).config.params.vectors
+            if isinstance(vectors, dict) and DENSE in vectors:
+                self._dense = vectors[DENSE].size
+        except Exception as exc:
+            raise Unavailable(f"cannot reach the Qdrant collection {collection!r}: {exc}") from exc
+        if vector_size:
+            self.ensure_dense(vector_size)
+
+    @classmethod
+    def connect(cls, url: str, api_key: str | None, collection: str, vector_size: int | None = None) -> ServerStore:
+        if url.startswith("local:"):
+            location = url.removeprefix("local:")
+            client = QdrantClient(location=":memory:") if location in ("", ":memory:") else QdrantClient(path=location)
+        else:
+            client = QdrantClient(url=url, api_key=api_key, timeout=10)
+        return cls(client, collection, vector_size)
+
+    def ensure_dense(self, size: int) -> None:
+        if self._dense == size:
+            return
+        if self._dense is not None:
+            raise Unavailable(f"the collection holds dense vectors of size {self._dense}, not {size}")
+        self.client.create_vector_name(
+            self.collection,
+            DENSE,
+            qm.DenseVectorNameConfig(dense=qm.DenseVectorConfig(size=size, distance=qm.Distance.COSINE)),
+        )
+        self._dense = size
+
+    def upsert(self, points: list[ChunkPoint]) -> None:
+        structs = []
+        for p in points:
+            vector: dict[str, Any] = {SPARSE: qm.SparseVector(indices=p.sparse.indices, values=p.sparse.values)}
+            if p.dense is not None:
+                vector[DENSE] = p.dense
+            structs.append(qm.PointStruct(id=p.id, vector=vector, payload=p.payload))
+        self.client.upsert(self.collection, structs, wait=True)
+
+    def delete_ids(self, ids: list[str]) -> None:
+        if ids:
+            self.client.delete(self.collection, qm.PointIdsList(points=list(ids)), wait=True)
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self.client.delete(self.collection, qm.FilterSelector(filter=_match("snapshot_id", [snapshot_id])), wait=True)
+
+    def set_payload_for_source(self, source_id: str, payload: dict[str, Any]) -> None:
+        self.client.set_payload(self.collection, payload, points=_match("source_id", [source_id]), wait=True)
+
+    def vectors(self, ids: list[str]) -> dict[str, tuple[SparseVec, list[float] | None]]:
+        if not ids:
+            return {}
+        out: dict[str, tuple[SparseVec, list[float] | None]] = {}
+        for record in self.client.retrieve(self.collection, list(ids), with_payload=False, with_vectors=True):
+            vec = record.vector or {}
+            sparse = vec.get(SPARSE) if isinstance(vec, dict) else None
+            if sparse is None:
+                continue
+            dense = vec.get(DENSE)
+            out[str(record.id)] = (SparseVec(list(sparse.indices), list(sparse.values)), dense)
+        return out
+
+    def search(self, sparse: SparseVec | None, dense: list[float] | None, where: SearchFilter, limit: int) -> list[Hit]:
+        flt = _filter(where)
+        sparse_q = qm.SparseVector(indices=sparse.indices, values=sparse.values) if sparse else None
+        if sparse_q is not None and dense is not None:
+            result = self.client.query_points(
+                self.collection,
+                prefetch=[
+                    qm.Prefetch(query=sparse_q, using=SPARSE, filter=flt, limit=limit),
+                    qm.Prefetch(query=dense, using=DENSE, filter=flt, limit=limit),
+                ],
+                query=qm.RrfQuery(rrf=qm.Rrf(k=RRF_K)),
+                query_filter=flt,
+                limit=limit,
+                with_payload=True,
+            )
+        elif sparse_q is not None:
+            result = self.client.query_points(
+                self.collection, query=sparse_q, using=SPARSE, query_filter=flt, limit=limit, with_payload=True
+            )
+        else:
+            result = self.client.query_points(
+                self.collection, query=dense, using=DENSE, query_filter=flt, limit=limit, with_payload=True
+            )
+        return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in result.points]
+
+    def count(self, snapshot_id: str | None = None) -> int:
+        flt = _match("snapshot_id", [snapshot_id]) if snapshot_id else None
+        return self.client.count(self.collection, count_filter=flt, exact=True).count
+
+    def scroll_ids(self, offset: str | None, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
+        records, next_offset = self.client.scroll(
+            self.collection, offset=offset, limit=limit, with_payload=True, with_vectors=False
+        )
+        return [(str(r.id), dict(r.payload or {})) for r in records], (
+            str(next_offset) if next_offset is not None else None
+        )
+
+    def unindexed_count(self) -> int:
+        info = self.client.get_collection(self.collection)
+        indexed = info.indexed_vectors_count or 0
+        points = info.points_count or 0
+        return max(0, points - indexed) if self._dense else 0
+
+    def optimize(self) -> bool:
+        return False  # a Qdrant server optimises in the background
+
+    def ping(self) -> None:
+        try:
+            self.client.get_collection(self.collection)
+        except Exception as exc:
+            raise Unavailable(f"the Qdrant server does not answer: {exc}") from exc
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _match(key: str, values: list[str]) -> qm.Filter:
+    return qm.Filter(must=[qm.FieldCondition(key=key, match=qm.MatchAny(any=list(values)))])
+
+
+def _filter(where: SearchFilter) -> qm.Filter:
+    must: list[Any] = [qm.FieldCondition(key="snapshot_id", match=qm.MatchAny(any=list(where.snapshot_ids)))]
+    if where.source_ids:
+        must.append(qm.FieldCondition(key="source_id", match=qm.MatchAny(any=list(where.source_ids))))
+    if where.source_classes:
+        must.append(qm.FieldCondition(key="source_class", match=qm.MatchAny(any=list(where.source_classes))))
+    if where.tags:
+        must.append(qm.FieldCondition(key="tags", match=qm.MatchAny(any=list(where.tags))))
+    return qm.Filter(must=must)
