@@ -23,7 +23,7 @@ def parse_duration(value: object) -> int:
     if text[:1].upper() == "P":
         try:
             parsed = isodate.parse_duration(text.upper())
-        except (isodate.ISO8601Error, ValueError) as exc:
+        except (isodate.ISO8601Error, ValueError, OverflowError) as exc:
             raise DurationError(f"{value!r} is not an ISO 8601 duration") from exc
         if not isinstance(parsed, dt.timedelta):
             raise DurationError(f"{value!r}: months and years have no fixed length; use days or weeks")
@@ -38,7 +38,8 @@ def parse_duration(value: object) -> int:
         raise DurationError(
             f"{value!r} is not a duration: use 45s, 30m, 12h, 7d, 2w or ISO 8601 such as P7D or PT12H"
         )
-    if seconds <= 0:
+    # Compare the whole seconds that will be used: `0.5s` must not become a max age of 0.
+    if int(seconds) <= 0:
         raise DurationError(f"{value!r} must be longer than zero")
     return int(seconds)
 

@@ -1,0 +1,377 @@
+"""The `freshness` command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+
+import click
+import msgspec
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from freshness.auth.keys import Principal, Role
+from freshness.errors import FreshnessError, StoreLocked
+from freshness.settings import Settings, load_settings
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+OPERATOR = Principal(key_id="cli", name="command line operator", role=Role.ADMIN, owner=None)
+
+
+def fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    sys.exit(1)
+
+
+def handled(fn):
+    """Domain errors become one clear line on stderr and exit code 1."""
+
+    @wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except FreshnessError as exc:
+            fail(exc.detail)
+        except Exception as exc:  # the database is down, a file is missing...
+            if isinstance(exc, (click.exceptions.Exit, click.ClickException, SystemExit)):
+                raise
+            fail(f"{type(exc).__name__}: {exc}")
+
+    return wrapper
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _sessions(settings: Settings):
+    from freshness.db import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(settings.resolved_database_url))
+
+
+def _now() -> datetime:
+    from freshness.clock import SystemClock
+
+    return SystemClock().now()
+
+
+@click.group()
+def main() -> None:
+    """freshness: versioned snapshots, freshness policies and an audit trail in front of a vector store."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("freshness").setLevel(logging.INFO)
+
+
+# -- serve ----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default=None, help="Overrides FRESHNESS_HOST.")
+@click.option("--port", type=int, default=None, help="Overrides FRESHNESS_PORT.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run scheduled jobs in this process.")
+@click.option("--no-migrate", is_flag=True, help="Do not apply database migrations at start.")
+@handled
+def serve(host: str | None, port: int | None, no_scheduler: bool, no_migrate: bool) -> None:
+    """Start the HTTP service (migrates the database first)."""
+    import uvicorn
+
+    from freshness.app import create_app
+    from freshness.auth.keys import bootstrap_admin_key, ensure_admin_key
+    from freshness.db import session_scope
+    from freshness.migrate import upgrade
+    from freshness.runtime import open_runtime
+    from freshness.settings import with_overrides
+
+    settings = _settings()
+    if no_scheduler:
+        settings = with_overrides(settings, scheduler=False)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.migrate_on_start and not no_migrate:
+        upgrade(settings.resolved_database_url)
+    # Open everything before listening: an invalid policy or a held store stops the start with its message.
+    runtime = open_runtime(settings)
+    with session_scope(runtime.sessions) as session:
+        if settings.admin_key:
+            ensure_admin_key(session, settings.admin_key, runtime.clock.now())
+        key = bootstrap_admin_key(session, settings.data_dir, runtime.clock.now())
+    if key:
+        out.print(f"Created the first admin key (also in {settings.data_dir / 'admin.key'}, mode 0600). "
+                  "It is shown once:")
+        out.print(key, highlight=False)
+    app = create_app(settings, runtime=runtime)
+    try:
+        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+    finally:
+        runtime.close()
+
+
+# -- db -------------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@handled
+def db_upgrade() -> None:
+    """Apply every Alembic migration."""
+    from freshness.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.resolved_database_url)
+    out.print(f"database is up to date ({_safe_url(settings.resolved_database_url)})", highlight=False)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- keys -----------------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """API keys: create, list, revoke."""
+
+
+@keys.command("create")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--owner", default=None, help="Owner name a publisher key is bound to.")
+@click.option("--name", default=None, help="A label for the key.")
+@handled
+def keys_create(role: str, owner: str | None, name: str | None) -> None:
+    """Create a key. The key itself is printed once, alone on the last line."""
+    from freshness.auth.keys import create_key
+    from freshness.db import session_scope
+
+    with session_scope(_sessions(_settings())) as session:
+        row, key = create_key(session, role, name or (f"{role} {owner}" if owner else role), _now(), owner=owner)
+    out.print(f"created {row.role} key {row.id}" + (f" for owner {row.owner}" if row.owner else ""), highlight=False)
+    out.print("store it now: it is not shown again", highlight=False)
+    click.echo(key)
+
+
+@keys.command("list")
+@handled
+def keys_list() -> None:
+    """Every key with its role and state (never the key itself)."""
+    from freshness.auth.keys import list_keys
+    from freshness.db import session_scope
+
+    with session_scope(_sessions(_settings())) as session:
+        rows = list_keys(session)
+    table = Table("id", "name", "role", "owner", "created", "revoked")
+    for row in rows:
+        table.add_row(row.id, row.name, row.role, row.owner or "", _fmt(row.created_at), _fmt(row.revoked_at))
+    out.print(table)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@handled
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by its id; it stops working at once."""
+    from freshness.auth.keys import revoke_key
+    from freshness.db import session_scope
+
+    with session_scope(_sessions(_settings())) as session:
+        revoke_key(session, key_id, _now())
+    out.print(f"revoked {key_id}", highlight=False)
+
+
+def _fmt(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+
+
+# -- sources --------------------------------------------------------------------------------------
+
+
+@main.group()
+def sources() -> None:
+    """Register and list sources."""
+
+
+@sources.command("add")
+@click.argument("source_id")
+@click.option("--title", required=True)
+@click.option("--owner", required=True)
+@click.option("--class", "source_class", required=True, help="A source class of the policy.")
+@click.option("--uri", default=None)
+@click.option("--refresh-interval", default=None, help="e.g. 1h, 1d, PT30M")
+@click.option("--tag", "tags", multiple=True)
+@handled
+def sources_add(source_id, title, owner, source_class, uri, refresh_interval, tags) -> None:
+    """Register a source."""
+    from freshness.db import session_scope
+    from freshness.policy.parse import load_policy_file
+    from freshness.sources.schemas import SourceCreate
+    from freshness.sources.service import register_source
+
+    settings = _settings()
+    policy = load_policy_file(settings.policy_file)
+    body = _convert(
+        SourceCreate,
+        dict(id=source_id, title=title, owner=owner, source_class=source_class, uri=uri,
+             refresh_interval=refresh_interval, tags=list(tags)),
+    )
+    with session_scope(_sessions(settings)) as session:
+        register_source(session, OPERATOR, body, policy, _now())
+    out.print(f"registered {source_id} ({source_class}, owner {owner})", highlight=False)
+
+
+def _convert(kind, data: dict):
+    from freshness.errors import InvalidInput
+
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(str(exc)) from exc
+
+
+@sources.command("list")
+@click.option("--owner", default=None)
+@click.option("--class", "source_class", default=None)
+@click.option("--include-retired", is_flag=True)
+@handled
+def sources_list(owner, source_class, include_retired) -> None:
+    """Sources with their active snapshot and freshness."""
+    from freshness.db import session_scope
+    from freshness.policy.parse import load_policy_file
+    from freshness.sources.service import active_snapshot, list_sources
+    from freshness.sources.views import source_out
+
+    settings = _settings()
+    policy = load_policy_file(settings.policy_file)
+    table = Table("id", "class", "owner", "active snapshot", "version", "status", "age")
+    with session_scope(_sessions(settings)) as session:
+        after = None
+        while True:
+            rows = list_sources(session, owner=owner, source_class=source_class, include_retired=include_retired,
+                                after=after, limit=500)
+            for source in rows[:500]:
+                view = source_out(source, active_snapshot(session, source), policy, _now())
+                snap = view.active_snapshot
+                status = "retired" if source.retired_at else view.freshness.status
+                age = view.freshness.age_seconds
+                table.add_row(source.id, source.source_class, source.owner, snap.id if snap else "",
+                              (snap.version or "") if snap else "", status, _age(age))
+            if len(rows) <= 500:
+                break
+            after = rows[499].id
+    out.print(table)
+
+
+def _age(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds}s"
+
+
+# -- publish and verify ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("source_id")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--version", "version", default=None, help="Your own label: a date, a commit.")
+@click.option("--captured-at", default=None, help="RFC 3339; default now.")
+@click.option("--valid-until", default=None, help="RFC 3339 hard expiry.")
+@click.option("--api-url", envvar="FRESHNESS_API_URL", default=None,
+              help="Publish through a running service (e.g. http://127.0.0.1:8000) instead of in-process.")
+@click.option("--key", envvar="FRESHNESS_KEY", default=None, help="API key for --api-url.")
+@handled
+def publish(source_id: str, path: Path, version, captured_at, valid_until, api_url, key) -> None:
+    """Publish a file or a folder of .md, .txt and .html files as a new snapshot of SOURCE."""
+    from freshness.refresh.files import read_documents
+    from freshness.runtime import open_runtime
+    from freshness.sources.publish import publish as run_publish
+    from freshness.sources.publish import recover_unfinished
+    from freshness.sources.schemas import PublishRequest
+
+    settings = _settings()
+    documents = read_documents(path)
+    body = _convert(
+        PublishRequest,
+        {k: v for k, v in dict(documents=documents, version=version, captured_at=captured_at,
+                                 valid_until=valid_until).items() if v is not None},
+    )
+    if api_url:
+        result = _publish_over_http(api_url, key, source_id, body)
+        _report_publish(source_id, result)
+        return
+    try:
+        runtime = open_runtime(settings)
+    except StoreLocked:
+        fail("the embedded store is held by the running service; publish through it instead: "
+             f"freshness publish {source_id} {path} --api-url http://{settings.host}:{settings.port} --key fk_...")
+    try:
+        recover_unfinished(runtime, all_ingesting=settings.uses_embedded_store)
+        with Progress(TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("index", total=None)
+            result = run_publish(runtime, OPERATOR, source_id, body,
+                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+    finally:
+        runtime.close()
+    _report_publish(source_id, result)
+
+
+def _publish_over_http(api_url: str, key: str | None, source_id: str, body):
+    import httpx
+
+    from freshness.sources.schemas import PublishResult
+
+    if not key:
+        fail("--api-url needs an API key: pass --key or set FRESHNESS_KEY")
+    response = httpx.post(f"{api_url.rstrip('/')}/v1/sources/{source_id}/snapshots",
+                          content=msgspec.json.encode(body),
+                          headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+                          timeout=600)
+    if response.status_code >= 400:
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        fail(f"{response.status_code}: {detail}")
+    return msgspec.json.decode(response.content, type=PublishResult)
+
+
+def _report_publish(source_id: str, result) -> None:
+    snap, stats = result.snapshot, result.stats
+    if result.changed:
+        out.print(f"published {snap.id} of {source_id} (version {snap.version or '-'}): {stats.documents} documents,"
+                  f" {stats.chunks} chunks, {stats.chunks_embedded} embedded, {stats.chunks_reused} reused,"
+                  f" {stats.duration_ms} ms", highlight=False)
+    else:
+        out.print(f"unchanged: {snap.id} stays active, verified_at raised to {_fmt(snap.verified_at)}",
+                  highlight=False)
+
+
+@main.command()
+@click.argument("source_id")
+@handled
+def verify(source_id: str) -> None:
+    """Confirm that SOURCE's active content is still current."""
+    from freshness.db import session_scope
+    from freshness.sources.snapshots import verify as run_verify
+
+    with session_scope(_sessions(_settings())) as session:
+        snapshot = run_verify(session, OPERATOR, source_id, _now())
+    out.print(f"verified {snapshot.id} of {source_id} at {_fmt(snapshot.verified_at)}", highlight=False)
+
+
+if __name__ == "__main__":
+    main()

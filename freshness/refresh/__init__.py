@@ -1,0 +1,1 @@
+"""Reading content from where it lives: files and folders now, scheduled refresh later."""
