@@ -142,9 +142,9 @@ def parse_policy(text: str, origin: str = "policy") -> Policy:
     raw_tasks = _table("task_classes", data.get("task_classes", {}))
     if not raw_sources:
         raise _fail("source_classes", "define at least one source class")
+    sources = {name: _source_class(name, raw) for name, raw in raw_sources.items()}
     if not raw_tasks:
         raise _fail("task_classes", "define at least one task class")
-    sources = {name: _source_class(name, raw) for name, raw in raw_sources.items()}
     tasks = {name: _task_class(name, raw, sources) for name, raw in raw_tasks.items()}
     canonical = canonical_form(sources, tasks)
     return Policy(

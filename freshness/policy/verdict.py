@@ -41,11 +41,13 @@ def judge(
 ) -> Verdict:
     """SPEC §3 rule 2: expired beats stale beats warn beats fresh."""
     age = age_seconds(verified_at, now)
+    # Compare the exact age: the whole seconds reported would let a chunk up to 999 ms past its max age pass.
+    elapsed = (now - verified_at).total_seconds()
     if valid_until is not None and valid_until < now:
         freshness = Freshness.EXPIRED
-    elif age > max_age:
+    elif elapsed > max_age:
         freshness = Freshness.STALE
-    elif warn_age is not None and age > warn_age:
+    elif warn_age is not None and elapsed > warn_age:
         freshness = Freshness.WARN
     else:
         freshness = Freshness.FRESH

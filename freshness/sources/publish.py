@@ -81,6 +81,9 @@ def publish(
         snapshot, planned = _reserve(session, source, prepared, now)
 
     try:
+        if dense_size is not None:
+            # Only now that the size is committed: a refused publish must not leave the store set up for it.
+            runtime.store.ensure_dense(dense_size)
         embedded, reused = _index(runtime, source, snapshot, planned, dense_size, progress)
         with session_scope(runtime.sessions) as session:
             snapshot = _activate_new(session, runtime, snapshot.id, source_id, embedded, reused, started)
@@ -96,7 +99,9 @@ def _ms(started: float) -> int:
 
 
 def _settle_dense_size(session: Session, runtime: Runtime, prepared: PreparedSnapshot) -> int | None:
-    """The first dense vectors fix the collection's dense size; later ones must match it."""
+    """The first dense vectors fix the collection's dense size; later ones must match it.
+
+    The store is set up for the size by the caller, once this transaction has committed."""
     current = state_value(session, DENSE_SIZE_KEY)
     size = int(current) if current else None
     if prepared.vector_size is not None:
@@ -109,8 +114,6 @@ def _settle_dense_size(session: Session, runtime: Runtime, prepared: PreparedSna
             session.add(ServiceState(key=DENSE_SIZE_KEY, value=str(prepared.vector_size)))
             session.flush()
             size = prepared.vector_size
-    if size is not None:
-        runtime.store.ensure_dense(size)
     return size
 
 
@@ -133,11 +136,12 @@ def _reserve(
         has_dense=prepared.vector_size is not None,
         stats={},
     )
+    source_id = source.id  # a failed flush expires every loaded row; read the id before it
     session.add(snapshot)
     try:
         session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"a publish of source {source.id!r} is already in progress; retry when it ends") from exc
+        raise Conflict(f"a publish of source {source_id!r} is already in progress; retry when it ends") from exc
     planned: list[_PlannedChunk] = []
     documents = []
     chunk_rows = []

@@ -140,7 +140,7 @@ def test_walking_the_list_page_by_page_sees_every_source_once(support, reader):
     assert pages == 4
 
 
-def test_a_page_cursor_keeps_the_filters_it_was_walked_with(support, catalog, reader):
+def test_a_filtered_list_is_walked_page_by_page_too(support, catalog, reader):
     for n in range(3):
         register(support, f"support-{n}", source_class="faq")
         register(catalog, f"catalog-{n}", source_class="catalog", owner="catalog-team")
