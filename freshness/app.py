@@ -11,9 +11,11 @@ from litestar.openapi import OpenAPIConfig
 
 from freshness import __version__
 from freshness.api import EXCEPTION_HANDLERS
+from freshness.audit.endpoints import AuditController
 from freshness.clock import Clock
 from freshness.health import health, ready
 from freshness.policy.endpoints import PolicyController
+from freshness.retrieval.endpoints import retrieve_endpoint
 from freshness.runtime import Runtime, open_runtime
 from freshness.settings import Settings
 from freshness.sources.endpoints import SnapshotController, SourceController
@@ -45,7 +47,9 @@ def create_app(
                 rt.close()
 
     return Litestar(
-        route_handlers=[health, ready, SourceController, SnapshotController, PolicyController],
+        route_handlers=[
+            health, ready, SourceController, SnapshotController, PolicyController, retrieve_endpoint, AuditController,
+        ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body,

@@ -22,6 +22,7 @@ from freshness.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("FRESHNESS_TEST_DATABASE_URL")
+GENESIS = "sha256:" + "0" * 64
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +48,7 @@ def database_url(migrated_template: str, tmp_path: Path) -> Iterator[str]:
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+            conn.execute(text(f"INSERT INTO audit_chain_head (id, seq, last_hash) VALUES (1, 0, '{GENESIS}')"))
         engine.dispose()
         yield PG_URL
         return

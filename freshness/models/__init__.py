@@ -1,5 +1,6 @@
 """ORM tables. Import from here so Alembic sees every table."""
 
+from freshness.models.audit import AuditChainHead, Retrieval, RetrievalChunk
 from freshness.models.keys import ApiKey
 from freshness.models.policy import PolicyVersion
 from freshness.models.service_state import ServiceState
@@ -7,6 +8,9 @@ from freshness.models.sources import Chunk, Document, Snapshot, SnapshotState, S
 
 __all__ = [
     "ApiKey",
+    "AuditChainHead",
+    "Retrieval",
+    "RetrievalChunk",
     "Chunk",
     "Document",
     "PolicyVersion",

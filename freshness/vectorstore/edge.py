@@ -53,7 +53,12 @@ class EdgeStore:
             if self._dense == size:
                 return
             # Idempotent for the same size; a different size is refused by the shard.
-            self.shard.update(qe.UpdateOperation.create_dense_vector(DENSE, size, qe.Distance.Cosine))
+            try:
+                self.shard.update(qe.UpdateOperation.create_dense_vector(DENSE, size, qe.Distance.Cosine))
+            except Exception as exc:  # the binding raises a plain exception; report it as the server adapter does
+                raise Unavailable(
+                    f"the embedded store at {self.path} cannot hold dense vectors of size {size}: {exc}"
+                ) from exc
             self._dense = size
 
     # -- writes ---------------------------------------------------------------------------------

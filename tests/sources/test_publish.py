@@ -436,3 +436,20 @@ def test_a_second_publish_while_one_is_in_progress_is_refused_and_changes_nothin
     end_other_publish(settings, other)
     retry = publish(refunds, "refund-policy", [{"id": "refunds.md", "text": "Refunds within 60 days."}])
     assert retry["changed"] is True
+
+
+def test_a_refused_publish_with_embeddings_does_not_fix_the_dimension(refunds, support, settings, clock):
+    other = start_other_publish(settings, "refund-policy", clock.now())
+    refused = refunds.post("/v1/sources/refund-policy/snapshots",
+                           json={"documents": [{"id": "a.md", "chunks": ["Refunds."], "vectors": [[1.0, 0.0, 0.0, 0.0]]}]})
+    assert refused.status_code == 409
+    end_other_publish(settings, other)
+    register(support, "shipping-faq", source_class="faq")
+
+    out = publish(support, "shipping-faq", [{"id": "a.md", "chunks": ["Ships in 2 days."], "vectors": [[0.0, 1.0, 0.0]]}])
+
+    assert out["changed"] is True
+    mismatched = refunds.post("/v1/sources/refund-policy/snapshots",
+                              json={"documents": [{"id": "a.md", "chunks": ["Refunds."], "vectors": [[1.0, 0.0, 0.0, 0.0]]}]})
+    assert mismatched.status_code == 422
+    assert "dimension 4" in mismatched.json()["detail"]

@@ -1,0 +1,1 @@
+"""Writing, reading, chaining and verifying the audit records of retrievals."""

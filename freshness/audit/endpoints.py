@@ -1,0 +1,97 @@
+"""GET /v1/audit/retrievals[/{request_id}] and GET /v1/audit/verify."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+
+from litestar import Controller, Request, Response, get
+from litestar.params import FromPath
+
+from freshness.api import call, in_transaction
+from freshness.audit import service
+from freshness.auth.keys import Role
+from freshness.errors import InvalidInput
+from freshness.wire import parse_limit
+
+AUDITORS = (Role.AUDITOR,)
+CSV_COLUMNS = ["request_id", "served_at", "task_class", "status", "policy_version", "results", "rejected",
+               "snapshot_ids", "record_hash"]
+
+
+def _time(params, name: str) -> datetime | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput(f"{name} must be an RFC 3339 timestamp such as 2026-11-27T10:00:00Z", field=name) from exc
+    if value.tzinfo is None:
+        raise InvalidInput(f"{name} needs a time zone (Z or +00:00)", field=name)
+    return value
+
+
+class AuditController(Controller):
+    path = "/v1/audit"
+    tags = ["audit"]
+
+    @get("/retrievals/{request_id:str}", summary="One audit record with full provenance")
+    async def show(self, request: Request, request_id: FromPath[str]) -> dict:
+        return await call(request, AUDITORS,
+                          lambda rt, who: in_transaction(rt, lambda s: service.get_record(s, request_id)))
+
+    @get("/retrievals", summary="Search audit records; format=jsonl or csv exports them")
+    async def search(self, request: Request) -> Response:
+        params = request.query_params
+        known = {"snapshot_id", "source_id", "task_class", "status", "since", "until", "limit", "cursor", "format"}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise InvalidInput(f"unknown query parameter {unknown[0]!r}; use {', '.join(sorted(known))}",
+                               field=unknown[0])
+        fmt = params.get("format", "json")
+        if fmt not in ("json", "jsonl", "csv"):
+            raise InvalidInput("format must be json, jsonl or csv", field="format")
+        limit = parse_limit(params.get("limit"), default=100, maximum=10_000 if fmt != "json" else 500)
+        since, until = _time(params, "since"), _time(params, "until")
+
+        def work(rt, who):
+            position = rt.cursors.decode(params.get("cursor"))
+
+            def tx(session):
+                rows = service.list_records(
+                    session, snapshot_id=params.get("snapshot_id"), source_id=params.get("source_id"),
+                    task_class=params.get("task_class"), status=params.get("status"), since=since, until=until,
+                    before_seq=(position or {}).get("before"), limit=limit,
+                )
+                more = len(rows) > limit
+                rows = rows[:limit]
+                cursor = rt.cursors.encode({"before": rows[-1].seq}) if more else None
+                if fmt == "jsonl":
+                    return "".join(json.dumps(service.record_view(session, r)) + "\n" for r in rows), cursor
+                if fmt == "csv":
+                    buffer = io.StringIO()
+                    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+                    writer.writeheader()
+                    for r in rows:
+                        item = service.summary(r)
+                        item["snapshot_ids"] = " ".join(item["snapshot_ids"])
+                        writer.writerow(item)
+                    return buffer.getvalue(), cursor
+                return {"items": [service.summary(r) for r in rows], "next_cursor": cursor}, cursor
+
+            return in_transaction(rt, tx)
+
+        body, cursor = await call(request, AUDITORS, work)
+        headers = {"X-Next-Cursor": cursor} if cursor else {}
+        if fmt == "jsonl":
+            return Response(body, media_type="application/x-ndjson", headers=headers)
+        if fmt == "csv":
+            return Response(body, media_type="text/csv", headers=headers)
+        return Response(body)
+
+    @get("/verify", summary="Check the hash chain of the audit log")
+    async def verify(self, request: Request) -> dict:
+        return await call(request, AUDITORS, lambda rt, who: in_transaction(rt, service.verify_chain))

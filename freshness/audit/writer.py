@@ -1,0 +1,125 @@
+"""Writing one audit record in the retrieval's own transaction, chained to the previous one."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from freshness.audit.chain import record_hash
+from freshness.auth.keys import Principal
+from freshness.models import AuditChainHead, Retrieval, RetrievalChunk
+from freshness.policy.model import TaskClass
+from freshness.retrieval.schemas import RetrieveRequest, RetrieveResponse
+
+if TYPE_CHECKING:
+    from freshness.runtime import Runtime
+
+
+def _sha256(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def build_content(
+    runtime: Runtime,
+    principal: Principal,
+    body: RetrieveRequest,
+    task: TaskClass,
+    response: RetrieveResponse,
+    candidates: dict,
+    latency_ms: int,
+) -> dict[str, Any]:
+    """The record as served: JSON-ready, with provenance of every source and snapshot involved."""
+    used = {r.snapshot_id for r in response.results} | {r.snapshot_id for r in response.rejected}
+    sources = {}
+    snapshots = {}
+    for snapshot_id in sorted(used):
+        candidate = candidates[snapshot_id]
+        src, snap = candidate.source, candidate.snapshot
+        sources[src.id] = {"title": src.title, "owner": src.owner, "uri": src.uri, "source_class": src.source_class}
+        snapshots[snap.id] = {
+            "source_id": src.id,
+            "version": snap.version,
+            "captured_at": msgspec.to_builtins(snap.captured_at),
+            "verified_at": msgspec.to_builtins(snap.verified_at),
+            "valid_until": msgspec.to_builtins(snap.valid_until),
+            "content_hash": snap.content_hash,
+        }
+    served = msgspec.to_builtins(response)
+    return {
+        "request_id": response.request_id,
+        "served_at": served["served_at"],
+        "status": response.status,
+        "task_class": task.name,
+        "criticality": task.criticality.value,
+        "policy_version": response.policy_version,
+        "principal": {"key_id": principal.key_id, "name": principal.name, "role": principal.role.value},
+        "query": None if runtime.settings.hash_query_text else body.query,
+        "query_sha256": _sha256(body.query),
+        "filters": msgspec.to_builtins(body.filters) if body.filters else {},
+        "top_k": body.top_k,
+        "vector_given": body.vector is not None,
+        "latency_ms": latency_ms,
+        "results": served["results"],
+        "rejected": served["rejected"],
+        "sources": sources,
+        "snapshots": snapshots,
+    }
+
+
+def write_record(
+    session: Session,
+    runtime: Runtime,
+    principal: Principal,
+    body: RetrieveRequest,
+    task: TaskClass,
+    response: RetrieveResponse,
+    candidates: dict,
+    latency_ms: int,
+) -> Retrieval:
+    content = build_content(runtime, principal, body, task, response, candidates, latency_ms)
+    # Locking the head row serialises audit writes, so the chain stays linear across threads and replicas.
+    head = session.scalar(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update())
+    if head is None:
+        raise RuntimeError("the audit chain head is missing; run `freshness db upgrade`")
+    seq = head.seq + 1
+    digest = record_hash(head.last_hash, content)
+    record = Retrieval(
+        request_id=response.request_id,
+        seq=seq,
+        served_at=response.served_at,
+        task_class=task.name,
+        status=response.status,
+        policy_version=response.policy_version,
+        key_id=principal.key_id,
+        content=content,
+        prev_hash=head.last_hash,
+        record_hash=digest,
+    )
+    session.add(record)
+    session.flush()
+    rows = [
+        dict(request_id=response.request_id, seq=seq, kind="served", rank=r.rank, chunk_id=r.chunk_id,
+             source_id=r.source_id, snapshot_id=r.snapshot_id, freshness=r.freshness, age_seconds=r.age_seconds,
+             max_age_seconds=_max_age(runtime, task, r.source_class), score=r.score)
+        for r in response.results
+    ] + [
+        dict(request_id=response.request_id, seq=seq, kind="rejected", rank=None, chunk_id=r.chunk_id,
+             source_id=r.source_id, snapshot_id=r.snapshot_id, freshness=r.reason, age_seconds=r.age_seconds,
+             max_age_seconds=r.max_age_seconds, score=None)
+        for r in response.rejected
+    ]
+    if rows:
+        session.execute(RetrievalChunk.__table__.insert(), rows)
+    head.seq = seq
+    head.last_hash = digest
+    session.flush()
+    return record
+
+
+def _max_age(runtime: Runtime, task: TaskClass, source_class: str) -> int:
+    klass = runtime.policy.current.source_classes.get(source_class)
+    return task.max_age_for(klass) if klass else 0

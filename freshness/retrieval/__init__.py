@@ -1,0 +1,1 @@
+"""The retrieve use case: search, judge every candidate against the policy, record the answer."""

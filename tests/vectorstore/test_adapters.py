@@ -1,0 +1,345 @@
+"""The store behind the service, through both adapters: Qdrant Edge (embedded) and qdrant-client
+(here in its local mode). A support assistant's chunks go in; searches must find the right text,
+within the snapshots the service asks for, and a rolled-back snapshot must vanish without a trace."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from freshness.errors import StoreLocked, Unavailable
+from freshness.vectorstore.base import ChunkPoint, SearchFilter, SparseVec, VectorStore
+from freshness.vectorstore.edge import EdgeStore
+from freshness.vectorstore.embedders import bm25_document, bm25_query
+from freshness.vectorstore.server import ServerStore
+
+DIM = 4
+# qdrant-client's local mode ignores keyword indexes; the server adapter still creates them.
+pytestmark = pytest.mark.filterwarnings("ignore:Payload indexes have no effect:UserWarning")
+
+
+def chunk_id(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"chunk:{name}"))
+
+
+# name: (snapshot, source, class, tags, text, dense direction)
+CORPUS = {
+    "refund-v2": ("snap-refund-2", "refund-policy", "policy", ["refunds", "eu"],
+                  "Refunds are accepted within 30 days of purchase when the receipt is shown.", [1, 0, 0, 0]),
+    "warranty-v2": ("snap-refund-2", "refund-policy", "policy", ["warranty"],
+                    "The warranty covers manufacturing defects for two years.", [0, 1, 0, 0]),
+    "refund-v1": ("snap-refund-1", "refund-policy", "policy", ["refunds"],
+                  "Refunds are accepted within 14 days of purchase.", [1, 0, 0, 0]),
+    "espresso": ("snap-prices-1", "price-list", "catalog", ["prices"],
+                 "The espresso machine costs 499 euros including VAT.", [0, 0, 1, 0]),
+    "grinder": ("snap-prices-1", "price-list", "catalog", ["prices"],
+                "The coffee grinder costs 129 euros including VAT.", [0, 0, 0.8, 0.6]),
+    "shipping": ("snap-faq-1", "shipping-faq", "faq", ["shipping"],
+                 "Orders ship within two business days; shipping costs are not refunded.", [0, 0, 0, 1]),
+}
+LIVE = ["snap-refund-2", "snap-prices-1", "snap-faq-1"]
+
+
+def point(name: str, with_dense: bool = True) -> ChunkPoint:
+    snapshot, source, klass, tags, text, direction = CORPUS[name]
+    payload = {"snapshot_id": snapshot, "source_id": source, "source_class": klass, "tags": tags,
+               "document_id": f"{source}.md", "name": name}
+    return ChunkPoint(chunk_id(name), bm25_document(text), [float(x) for x in direction] if with_dense else None,
+                      payload)
+
+
+def names(hits) -> list[str]:
+    return [hit.payload["name"] for hit in hits]
+
+
+@pytest.fixture(params=["edge", "server"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    if request.param == "edge":
+        opened: VectorStore = EdgeStore(tmp_path / "store")
+    else:
+        opened = ServerStore.connect("local::memory:", None, "test_chunks")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def filled(store: VectorStore) -> VectorStore:
+    """The corpus with BM25 vectors only, as when no embedder is configured."""
+    store.upsert([point(name, with_dense=False) for name in CORPUS])
+    return store
+
+
+@pytest.fixture
+def filled_dense(store: VectorStore) -> VectorStore:
+    store.ensure_dense(DIM)
+    store.upsert([point(name) for name in CORPUS])
+    return store
+
+
+# -- BM25 search ---------------------------------------------------------------------------------
+
+
+def test_a_bm25_search_ranks_the_chunk_that_answers_the_question_first(filled: VectorStore) -> None:
+    hits = filled.search(bm25_query("how much does the espresso machine cost"), None, SearchFilter(LIVE), 10)
+
+    assert names(hits)[0] == "espresso"
+    assert hits[0].id == chunk_id("espresso")
+    assert hits[0].payload["source_id"] == "price-list"
+    assert hits == sorted(hits, key=lambda h: h.score, reverse=True)
+
+
+def test_a_search_only_sees_the_snapshots_it_is_given(filled: VectorStore) -> None:
+    # The superseded 14-day refund text must never come back while snapshot 2 is active.
+    hits = filled.search(bm25_query("refunds accepted days purchase"), None, SearchFilter(LIVE), 10)
+    assert "refund-v2" in names(hits)
+    assert "refund-v1" not in names(hits)
+
+    rolled_back = filled.search(bm25_query("refunds accepted days purchase"), None,
+                                SearchFilter(["snap-refund-1"]), 10)
+    assert names(rolled_back) == ["refund-v1"]
+
+
+def test_no_snapshot_ids_means_nothing_is_searchable(filled: VectorStore) -> None:
+    assert filled.search(bm25_query("refunds"), None, SearchFilter([]), 10) == []
+
+
+def test_the_limit_caps_the_answer(filled: VectorStore) -> None:
+    hits = filled.search(bm25_query("costs euros VAT refunds shipping"), None, SearchFilter(LIVE), 2)
+    assert len(hits) == 2
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        (SearchFilter(LIVE, source_ids=["price-list"]), {"espresso", "grinder"}),
+        (SearchFilter(LIVE, source_ids=["price-list", "shipping-faq"]), {"espresso", "grinder", "shipping"}),
+        (SearchFilter(LIVE, source_classes=["faq"]), {"shipping"}),
+        (SearchFilter(LIVE, tags=["refunds"]), {"refund-v2"}),
+        (SearchFilter(LIVE, tags=["warranty", "shipping"]), {"warranty-v2", "shipping"}),
+        (SearchFilter(LIVE, source_classes=["policy"], tags=["eu"]), {"refund-v2"}),
+        (SearchFilter(LIVE, source_ids=["price-list"], source_classes=["faq"]), set()),
+        (SearchFilter(["snap-prices-1"], source_ids=["refund-policy"]), set()),
+    ],
+)
+def test_filters_narrow_the_live_snapshots_further(filled: VectorStore, where: SearchFilter, expected: set) -> None:
+    # A query that touches every chunk, so only the filter decides what comes back.
+    query = bm25_query("refunds warranty espresso grinder costs shipping days purchase")
+    hits = filled.search(query, None, where, 20)
+    assert set(names(hits)) == expected
+
+
+# -- counting and deleting -----------------------------------------------------------------------
+
+
+def test_count_per_snapshot(filled: VectorStore) -> None:
+    assert filled.count() == len(CORPUS)
+    assert filled.count("snap-refund-2") == 2
+    assert filled.count("snap-refund-1") == 1
+    assert filled.count("no-such-snapshot") == 0
+
+
+def test_deleting_a_snapshot_removes_its_points_and_nothing_else(filled: VectorStore) -> None:
+    filled.delete_snapshot("snap-refund-2")
+
+    assert filled.count("snap-refund-2") == 0
+    assert filled.count("snap-refund-1") == 1
+    assert filled.count("snap-prices-1") == 2
+    assert filled.count() == len(CORPUS) - 2
+    hits = filled.search(bm25_query("warranty defects"), None, SearchFilter(LIVE + ["snap-refund-1"]), 10)
+    assert "warranty-v2" not in names(hits)
+
+
+def test_deleting_ids_removes_exactly_those_points(filled: VectorStore) -> None:
+    filled.delete_ids([chunk_id("espresso"), chunk_id("shipping")])
+    filled.delete_ids([])  # nothing to do, no error
+
+    assert filled.count() == len(CORPUS) - 2
+    assert filled.count("snap-prices-1") == 1
+    hits = filled.search(bm25_query("costs euros"), None, SearchFilter(LIVE), 10)
+    assert names(hits) == ["grinder"]
+
+
+def test_upserting_the_same_id_again_replaces_the_point(filled: VectorStore) -> None:
+    replaced = point("espresso", with_dense=False)
+    replaced.payload = {**replaced.payload, "tags": ["prices", "sale"]}
+    filled.upsert([replaced])
+
+    assert filled.count() == len(CORPUS)
+    hits = filled.search(bm25_query("espresso"), None, SearchFilter(LIVE, tags=["sale"]), 10)
+    assert names(hits) == ["espresso"]
+
+
+# -- payload changes -----------------------------------------------------------------------------
+
+
+def test_retagging_a_source_is_seen_by_tag_filters(filled: VectorStore) -> None:
+    # An owner PATCHes the price list's tags; searches by tag must follow at once.
+    filled.set_payload_for_source("price-list", {"tags": ["recalled"]})
+
+    query = bm25_query("costs euros espresso grinder")
+    assert set(names(filled.search(query, None, SearchFilter(LIVE, tags=["recalled"]), 10))) == {"espresso", "grinder"}
+    assert filled.search(query, None, SearchFilter(LIVE, tags=["prices"]), 10) == []
+    # Other sources keep their tags.
+    assert names(filled.search(bm25_query("refunds"), None, SearchFilter(LIVE, tags=["eu"]), 10)) == ["refund-v2"]
+
+
+# -- vectors for reuse ---------------------------------------------------------------------------
+
+
+def test_stored_vectors_come_back_for_reuse_in_the_next_snapshot(store: VectorStore) -> None:
+    store.ensure_dense(DIM)
+    store.upsert([point("grinder"), point("shipping", with_dense=False)])
+
+    got = store.vectors([chunk_id("grinder"), chunk_id("shipping"), chunk_id("never-stored")])
+
+    assert set(got) == {chunk_id("grinder"), chunk_id("shipping")}
+    sparse, dense = got[chunk_id("grinder")]
+    expected = bm25_document(CORPUS["grinder"][4])
+    assert dict(zip(sparse.indices, sparse.values)) == pytest.approx(dict(zip(expected.indices, expected.values)))
+    assert dense == pytest.approx([0.0, 0.0, 0.8, 0.6], abs=1e-6)  # already unit length: stored as given
+    assert got[chunk_id("shipping")][1] is None
+    assert store.vectors([]) == {}
+
+
+def test_reused_vectors_make_an_equivalent_point(store: VectorStore) -> None:
+    store.ensure_dense(DIM)
+    store.upsert([point("refund-v2")])
+    sparse, dense = store.vectors([chunk_id("refund-v2")])[chunk_id("refund-v2")]
+    copy_id = chunk_id("refund-v3")
+    store.upsert([ChunkPoint(copy_id, SparseVec(sparse.indices, sparse.values), dense,
+                             {"snapshot_id": "snap-refund-3", "source_id": "refund-policy", "name": "refund-v3"})])
+
+    hits = store.search(bm25_query("refunds receipt"), None, SearchFilter(["snap-refund-3"]), 5)
+    assert names(hits) == ["refund-v3"]
+    dense_hits = store.search(None, [1.0, 0.0, 0.0, 0.0], SearchFilter(["snap-refund-3"]), 5)
+    assert dense_hits[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+# -- dense and hybrid search ---------------------------------------------------------------------
+
+
+def test_dense_search_ranks_the_nearest_direction_first(filled_dense: VectorStore) -> None:
+    hits = filled_dense.search(None, [0.0, 0.1, 0.9, 0.0], SearchFilter(LIVE), 10)
+
+    assert names(hits)[:2] == ["espresso", "grinder"]
+    assert hits[0].score > hits[1].score
+
+
+def test_dense_search_respects_the_snapshot_filter(filled_dense: VectorStore) -> None:
+    hits = filled_dense.search(None, [1.0, 0.0, 0.0, 0.0], SearchFilter(["snap-refund-1"]), 10)
+    assert names(hits)[0] == "refund-v1"
+    assert "refund-v2" not in names(hits)
+
+
+def test_hybrid_search_fuses_keyword_and_meaning(filled_dense: VectorStore) -> None:
+    # "refunds" matches the refund and shipping texts by keyword; the dense query points at the
+    # refund text too, so fusion must put it first, and a dense-only neighbour still shows up.
+    hits = filled_dense.search(bm25_query("refunds"), [0.9, 0.0, 0.0, 0.1], SearchFilter(LIVE), 10)
+
+    assert names(hits)[0] == "refund-v2"
+    assert "shipping" in names(hits)
+    assert "refund-v1" not in names(hits)
+    # Reciprocal rank fusion with k = 60, ranks counted from 0: first in both lists scores 2 / 60.
+    assert hits[0].score == pytest.approx(2 / 60, rel=1e-3)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_hybrid_search_applies_the_filter_to_both_branches(filled_dense: VectorStore) -> None:
+    only_faq = SearchFilter(LIVE, source_classes=["faq"])
+    hits = filled_dense.search(bm25_query("refunds"), [1.0, 0.0, 0.0, 0.0], only_faq, 10)
+    assert names(hits) == ["shipping"]
+
+
+def test_ensure_dense_twice_with_the_same_size_is_harmless(filled_dense: VectorStore) -> None:
+    filled_dense.ensure_dense(DIM)
+    assert filled_dense.count() == len(CORPUS)
+
+
+def test_a_different_dense_size_is_refused_as_unavailable(filled_dense: VectorStore) -> None:
+    # A changed embedder must be reported, not crash the caller with a driver error.
+    with pytest.raises(Unavailable):
+        filled_dense.ensure_dense(DIM + 1)
+
+
+# -- scrolling -----------------------------------------------------------------------------------
+
+
+def test_scrolling_pages_through_every_point_once(filled: VectorStore) -> None:
+    seen: list[str] = []
+    payloads: dict[str, dict] = {}
+    offset = None
+    pages = 0
+    while True:
+        rows, offset = filled.scroll_ids(offset, 4)
+        pages += 1
+        assert len(rows) <= 4
+        seen.extend(point_id for point_id, _ in rows)
+        payloads.update(rows)
+        if offset is None:
+            break
+        assert pages < 10, "scrolling does not end"
+
+    assert pages == 2
+    assert sorted(seen) == sorted(chunk_id(name) for name in CORPUS)
+    assert payloads[chunk_id("espresso")]["snapshot_id"] == "snap-prices-1"
+
+
+def test_scrolling_an_empty_store_ends_at_once(store: VectorStore) -> None:
+    assert store.scroll_ids(None, 10) == ([], None)
+
+
+def test_ping_answers_when_the_store_is_open(store: VectorStore) -> None:
+    store.ping()
+    assert store.count() == 0
+
+
+# -- Qdrant Edge: one owner, and durable ---------------------------------------------------------
+
+
+def test_the_embedded_store_cannot_be_opened_twice(tmp_path: Path) -> None:
+    # A CLI command run while `serve` holds the store must be told so, not wait or corrupt it.
+    first = EdgeStore(tmp_path / "store")
+    try:
+        with pytest.raises(StoreLocked, match="HTTP API"):
+            EdgeStore(tmp_path / "store")
+        first.upsert([point("espresso", with_dense=False)])
+        assert first.count() == 1  # the owner is unaffected
+    finally:
+        first.close()
+
+
+def test_the_embedded_store_can_be_opened_again_after_close(tmp_path: Path) -> None:
+    EdgeStore(tmp_path / "store").close()
+    again = EdgeStore(tmp_path / "store")
+    again.close()
+
+
+def test_the_embedded_store_keeps_its_points_across_a_restart(tmp_path: Path) -> None:
+    first = EdgeStore(tmp_path / "store", vector_size=DIM)
+    first.upsert([point(name) for name in CORPUS])
+    first.close()
+
+    reopened = EdgeStore(tmp_path / "store")
+    try:
+        assert reopened.count() == len(CORPUS)
+        assert reopened.count("snap-prices-1") == 2
+        hits = reopened.search(bm25_query("espresso machine"), None, SearchFilter(LIVE), 5)
+        assert names(hits)[0] == "espresso"
+        # The dense vectors and the filters' payload survive as well.
+        dense_hits = reopened.search(None, [0.0, 0.0, 0.0, 1.0], SearchFilter(LIVE, tags=["shipping"]), 5)
+        assert names(dense_hits) == ["shipping"]
+        reopened.ensure_dense(DIM)  # the service asks again at start; same size is fine
+    finally:
+        reopened.close()
+
+
+def test_dense_search_scores_are_cosine_similarities(filled_dense: VectorStore) -> None:
+    hits = filled_dense.search(None, [0.0, 0.0, 1.0, 0.0], SearchFilter(["snap-prices-1"]), 10)
+    scores = {name: hit.score for name, hit in zip(names(hits), hits)}
+    assert scores["espresso"] == pytest.approx(1.0, abs=1e-5)
+    assert scores["grinder"] == pytest.approx(0.8, abs=1e-5)
+    assert not any(math.isnan(s) for s in scores.values())
