@@ -47,7 +47,7 @@ def judge(
         freshness = Freshness.EXPIRED
     elif elapsed > max_age:
         freshness = Freshness.STALE
-    elif warn_age is not None and elapsed >= warn_age:
+    elif warn_age is not None and elapsed > warn_age:
         freshness = Freshness.WARN
     else:
         freshness = Freshness.FRESH

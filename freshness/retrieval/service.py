@@ -8,19 +8,20 @@ began is honoured because the active set comes from the shared database, never f
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
 from dataclasses import dataclass
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from freshness.audit.writer import write_record
 from freshness.auth.keys import Principal
 from freshness.db import session_scope
-from freshness.errors import Conflict, InvalidInput, Unavailable
+from freshness.errors import Conflict, FreshnessError, InvalidInput, Unavailable
 from freshness.ids import new_request_id
 from freshness.models import Chunk, Document, Retrieval, Snapshot, SnapshotState, Source
 from freshness.policy.model import Policy, TaskClass
@@ -30,6 +31,7 @@ from freshness.runtime import Runtime
 from freshness.vectorstore import SearchFilter
 from freshness.vectorstore.embedders import bm25_query
 
+log = logging.getLogger("freshness.retrieval")
 SCAN_FACTOR = 10
 MAX_TOP_K = 100
 
@@ -118,7 +120,10 @@ def retrieve(runtime: Runtime, principal: Principal, body: RetrieveRequest, head
         if reused:
             raise Conflict(f"request id {request_id!r} was already used; send a new one or none") from exc
         raise Unavailable("the audit record could not be written, so no context is served; retry") from exc
-    except SQLAlchemyError as exc:
+    except FreshnessError:
+        raise
+    except Exception as exc:  # fail closed: no record, no answer
+        log.error("audit write failed for %s: %s", request_id, exc)
         raise Unavailable("the audit record could not be written, so no context is served; retry") from exc
 
 

@@ -14,6 +14,9 @@ from freshness.sources.schemas import ActivateRequest, PublishRequest, SourceCre
 from freshness.sources.views import snapshot_detail, snapshot_out, source_out
 from freshness.wire import decode_body, parse_limit
 
+# Bodies are decoded inside `work`, after the key and role are checked: a caller without a valid key
+# is told so, not how its body was wrong.
+
 WRITERS = (Role.PUBLISHER,)
 
 
@@ -27,9 +30,11 @@ class SourceController(Controller):
 
     @post("/", status_code=201, summary="Register a source")
     async def register(self, request: Request) -> Response:
-        body = decode_body(await request.body(), SourceCreate)
+        raw = await request.body()
 
         def work(rt: Runtime, who: Principal):
+            body = decode_body(raw, SourceCreate)
+
             def tx(session):
                 source = service.register_source(session, who, body, rt.policy.current, rt.clock.now())
                 return source_out(source, None, rt.policy.current, rt.clock.now())
@@ -79,9 +84,11 @@ class SourceController(Controller):
 
     @patch("/{source_id:str}", summary="Change title, uri, refresh_interval, tags or metadata")
     async def update_source(self, request: Request, source_id: FromPath[str]) -> Response:
-        body = decode_body(await request.body(), SourceUpdate)
+        raw = await request.body()
 
         def work(rt: Runtime, who: Principal):
+            body = decode_body(raw, SourceUpdate)
+
             def tx(session):
                 source = service.update_source(session, who, source_id, body, rt.store, rt.clock.now())
                 return source_out(source, service.active_snapshot(session, source), rt.policy.current, rt.clock.now())
@@ -103,8 +110,10 @@ class SourceController(Controller):
 
     @post("/{source_id:str}/snapshots", summary="Publish a snapshot")
     async def publish(self, request: Request, source_id: FromPath[str]) -> Response:
-        body = decode_body(await request.body(), PublishRequest)
-        result = await call(request, WRITERS, lambda rt, who: publishing.publish(rt, who, source_id, body))
+        raw = await request.body()
+        result = await call(
+            request, WRITERS, lambda rt, who: publishing.publish(rt, who, source_id, decode_body(raw, PublishRequest))
+        )
         return Response(result, status_code=201 if result.changed else 200)
 
     @get("/{source_id:str}/snapshots", summary="Snapshot history, newest first")
@@ -154,9 +163,10 @@ class SnapshotController(Controller):
     @post("/{snapshot_id:str}/activate", status_code=200, summary="Roll back or forward to a retained snapshot")
     async def activate(self, request: Request, snapshot_id: FromPath[str]) -> Response:
         raw = await request.body()
-        body = decode_body(raw, ActivateRequest) if raw.strip() else ActivateRequest()
 
         def work(rt: Runtime, who: Principal):
+            body = decode_body(raw, ActivateRequest) if raw.strip() else ActivateRequest()
+
             def tx(session):
                 snap = snapshots.activate(session, who, snapshot_id, rt.clock.now(), body.source_id)
                 return snapshot_out(snap)
