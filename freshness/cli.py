@@ -18,7 +18,7 @@ from freshness.auth.keys import Principal, Role
 from freshness.errors import FreshnessError, StoreLocked
 from freshness.settings import Settings, load_settings
 
-out = Console(soft_wrap=True)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, soft_wrap=True)
 OPERATOR = Principal(key_id="cli", name="command line operator", role=Role.ADMIN, owner=None)
 
@@ -371,6 +371,101 @@ def verify(source_id: str) -> None:
     with session_scope(_sessions(_settings())) as session:
         snapshot = run_verify(session, OPERATOR, source_id, _now())
     out.print(f"verified {snapshot.id} of {source_id} at {_fmt(snapshot.verified_at)}", highlight=False)
+
+
+# -- audit ----------------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """Read and check the audit log (works while `serve` runs)."""
+
+
+@audit.command("show")
+@click.argument("request_id")
+@click.option("--json", "as_json", is_flag=True, help="The full record as JSON.")
+@handled
+def audit_show(request_id: str, as_json: bool) -> None:
+    """One retrieval: what was asked, what was served and rejected, and where it came from."""
+    import json
+
+    from freshness.audit.service import get_record
+    from freshness.db import session_scope
+
+    with session_scope(_sessions(_settings())) as session:
+        record = get_record(session, request_id)
+    if as_json:
+        click.echo(json.dumps(record, indent=2))
+        return
+    principal = record.get("principal") or {}
+    out.print(f"request {record['request_id']}  served {record['served_at']}  status {record['status']}",
+              highlight=False)
+    out.print(f"task {record['task_class']} ({record['criticality']}), top_k {record['top_k']}, "
+              f"policy {record['policy_version']}, key {principal.get('name')} ({principal.get('key_id')})",
+              highlight=False)
+    out.print(f"query: {record['query'] if record['query'] is not None else '(only its hash is kept) '}"
+              f" {record['query_sha256']}", highlight=False)
+    table = Table("rank", "source", "snapshot", "version", "state now", "freshness", "age", "document", "text")
+    for r in record["results"]:
+        snap = r.get("snapshot") or {}
+        table.add_row(str(r["rank"]), r["source_id"], r["snapshot_id"], snap.get("version") or "",
+                      snap.get("state_now") or "", r["freshness"], _age(r["age_seconds"]), r["document_id"],
+                      r["text"][:80])
+    out.print(table)
+    if record["rejected"]:
+        rejected = Table("rejected chunk", "source", "snapshot", "reason", "age", "max age")
+        for r in record["rejected"]:
+            rejected.add_row(r["chunk_id"], r["source_id"], r["snapshot_id"], r["reason"], _age(r["age_seconds"]),
+                             _age(r["max_age_seconds"]))
+        out.print(rejected)
+    out.print(f"record_hash {record['record_hash']}  prev_hash {record['prev_hash']}", highlight=False)
+
+
+@audit.command("export")
+@click.option("--snapshot", "snapshot_id", default=None, help="Only requests that touched this snapshot.")
+@click.option("--source", "source_id", default=None)
+@click.option("--task-class", default=None)
+@click.option("--status", default=None)
+@click.option("--since", default=None, help="RFC 3339")
+@click.option("--until", default=None, help="RFC 3339")
+@handled
+def audit_export(snapshot_id, source_id, task_class, status, since, until) -> None:
+    """Every matching record as JSON lines on standard output, newest first."""
+    import json
+
+    from freshness.audit.service import list_records, record_view
+    from freshness.db import session_scope
+
+    def when(raw):
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
+
+    before = None
+    with session_scope(_sessions(_settings())) as session:
+        while True:
+            rows = list_records(session, snapshot_id=snapshot_id, source_id=source_id, task_class=task_class,
+                                status=status, since=when(since), until=when(until), before_seq=before, limit=1000)
+            for row in rows[:1000]:
+                click.echo(json.dumps(record_view(session, row)))
+            if len(rows) <= 1000:
+                break
+            before = rows[999].seq
+
+
+@audit.command("verify")
+@handled
+def audit_verify() -> None:
+    """Check the hash chain; exit 1 at the first record that was changed, deleted or inserted."""
+    from freshness.audit.service import verify_chain
+    from freshness.db import session_scope
+
+    with session_scope(_sessions(_settings())) as session:
+        report = verify_chain(session)
+    if report["ok"]:
+        out.print(f"ok: {report['records_checked']} records, chain intact", highlight=False)
+        return
+    bad = report["first_bad"]
+    fail(f"chain broken at seq {bad['seq']} (request {bad['request_id']}): {bad['problem']}; "
+         f"{report['records_checked']} records before it are intact")
 
 
 if __name__ == "__main__":

@@ -142,3 +142,24 @@ def test_admin_key_from_the_environment_is_created_once_and_stays_revoked(settin
 
         with pytest.raises(Unauthorized):
             authenticate(session, f"Bearer {value}")
+
+
+def test_audit_show_export_and_verify(cli, settings, clock, keys):
+    from litestar.testing import TestClient
+
+    from freshness.app import create_app
+    from tests.conftest import Api, publish, register
+
+    with TestClient(app=create_app(settings, clock=clock)) as client:
+        admin = Api(client, keys.admin)
+        register(admin, "refund-policy", "policy")
+        snap = publish(admin, "refund-policy", [{"id": "r", "text": "Refunds within 30 days."}], version="v1")
+        Api(client, keys.reader).post("/v1/retrieve", json={"query": "refund", "task_class": "refund_decision",
+                                                            "request_id": "ticket-7"})
+    shown = cli("audit", "show", "ticket-7")
+    assert shown.exit_code == 0, shown.output
+    assert "refund-policy" in shown.output and "v1" in shown.output and "ok" in shown.output
+    exported = cli("audit", "export", "--snapshot", snap["snapshot"]["id"])
+    assert [__import__("json").loads(line)["request_id"] for line in exported.output.splitlines()] == ["ticket-7"]
+    assert "chain intact" in cli("audit", "verify").output
+    assert cli("audit", "show", "nope").exit_code == 1
