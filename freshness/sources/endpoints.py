@@ -1,4 +1,8 @@
-"""HTTP endpoints for sources and snapshots (SPEC §4)."""
+"""HTTP endpoints for sources and snapshots (SPEC §4).
+
+Bodies are decoded inside `work`, after the key and its role are checked: a caller without a valid
+key is told so, not what was wrong with its body.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,6 @@ from freshness.sources import service, snapshots
 from freshness.sources.schemas import ActivateRequest, PublishRequest, SourceCreate, SourceUpdate
 from freshness.sources.views import snapshot_detail, snapshot_out, source_out
 from freshness.wire import decode_body, parse_limit
-
-# Bodies are decoded inside `work`, after the key and role are checked: a caller without a valid key
-# is told so, not how its body was wrong.
 
 WRITERS = (Role.PUBLISHER,)
 
