@@ -46,18 +46,19 @@ class AuditController(Controller):
     @get("/retrievals", summary="Search audit records; format=jsonl or csv exports them")
     async def search(self, request: Request) -> Response:
         params = request.query_params
-        known = {"snapshot_id", "source_id", "task_class", "status", "since", "until", "limit", "cursor", "format"}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise InvalidInput(f"unknown query parameter {unknown[0]!r}; use {', '.join(sorted(known))}",
-                               field=unknown[0])
         fmt = params.get("format", "json")
-        if fmt not in ("json", "jsonl", "csv"):
-            raise InvalidInput("format must be json, jsonl or csv", field="format")
-        limit = parse_limit(params.get("limit"), default=100, maximum=10_000 if fmt != "json" else 500)
-        since, until = _time(params, "since"), _time(params, "until")
 
         def work(rt, who):
+            # Checked after the key, so that a caller without one learns only that.
+            known = {"snapshot_id", "source_id", "task_class", "status", "since", "until", "limit", "cursor", "format"}
+            unknown = sorted(set(params) - known)
+            if unknown:
+                raise InvalidInput(f"unknown query parameter {unknown[0]!r}; use {', '.join(sorted(known))}",
+                                   field=unknown[0])
+            if fmt not in ("json", "jsonl", "csv"):
+                raise InvalidInput("format must be json, jsonl or csv", field="format")
+            limit = parse_limit(params.get("limit"), default=100, maximum=10_000 if fmt != "json" else 500)
+            since, until = _time(params, "since"), _time(params, "until")
             position = rt.cursors.decode(params.get("cursor"))
 
             def tx(session):

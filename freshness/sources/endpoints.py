@@ -1,7 +1,7 @@
 """HTTP endpoints for sources and snapshots (SPEC §4).
 
-Bodies are decoded inside `work`, after the key and its role are checked: a caller without a valid
-key is told so, not what was wrong with its body.
+Bodies and query parameters are checked inside `work`, after the key and its role: a caller without a
+valid key is told so, not what was wrong with its request.
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ class SourceController(Controller):
     @get("/", summary="List sources")
     async def list_sources(self, request: Request) -> dict:
         params = request.query_params
-        limit = parse_limit(params.get("limit"))
         include_retired = (params.get("include_retired") or "false").lower() in ("1", "true", "yes")
 
         def work(rt: Runtime, who: Principal):
+            limit = parse_limit(params.get("limit"))
             position = rt.cursors.decode(params.get("cursor"))
 
             def tx(session):
@@ -120,9 +120,9 @@ class SourceController(Controller):
     @get("/{source_id:str}/snapshots", summary="Snapshot history, newest first")
     async def history(self, request: Request, source_id: FromPath[str]) -> dict:
         params = request.query_params
-        limit = parse_limit(params.get("limit"))
 
         def work(rt: Runtime, who: Principal):
+            limit = parse_limit(params.get("limit"))
             position = rt.cursors.decode(params.get("cursor"))
 
             def tx(session):

@@ -53,8 +53,16 @@ WRITES = [
     Call("verify", "POST", "/v1/sources/{source}/verify"),
     Call("activate", "POST", "/v1/snapshots/{old}/activate"),
 ]
+# The RAG application's call, and the auditor's.
+RETRIEVE = Call("retrieve", "POST", "/v1/retrieve",
+                {"query": "how long do refunds take", "task_class": "general_question"})
+AUDIT = [
+    Call("audit record", "GET", "/v1/audit/retrievals/{request_id}"),
+    Call("audit search", "GET", "/v1/audit/retrievals"),
+    Call("audit verify", "GET", "/v1/audit/verify"),
+]
 RELOAD = Call("reload policy", "POST", "/v1/policy/reload")
-EVERY_CALL = READS + WRITES + [RELOAD]
+EVERY_CALL = READS + WRITES + [RETRIEVE] + AUDIT + [RELOAD]
 WITH_BODY = [c for c in EVERY_CALL if c.method in ("POST", "PATCH")]
 
 
@@ -63,20 +71,25 @@ def by_name(calls: list[Call]):
 
 
 @pytest.fixture
-def world(support, clock) -> dict:
+def world(support, keys, clock) -> dict:
     """The support team's refund policy, published twice: one snapshot to roll back to, one active."""
     register(support, "refund-policy")
     old = publish(support, "refund-policy", [{"id": "refunds.md", "text": "Refunds within 30 days."}])
     clock.advance(hours=1)
     publish(support, "refund-policy", [{"id": "refunds.md", "text": "Refunds within 60 days."}])
     clock.advance(hours=1)  # so that a verify that slipped through would show
-    return {"source": "refund-policy", "old": old["snapshot"]["id"]}
+    asked = support.as_key(keys.reader).post(
+        "/v1/retrieve", json={"query": "refunds", "task_class": "general_question", "request_id": "req-world-1"}
+    )
+    assert asked.status_code == 200, asked.text
+    return {"source": "refund-policy", "old": old["snapshot"]["id"], "request_id": "req-world-1"}
 
 
 def stored(admin: Api) -> list:
-    """Everything a caller could have changed: every source and its snapshot history."""
+    """Everything a caller could have changed: every source, its snapshot history, and the audit log."""
     sources = admin.get("/v1/sources", params={"include_retired": "true"}).json()["items"]
-    return [(s, admin.get(f"/v1/sources/{s['id']}/snapshots").json()["items"]) for s in sources]
+    audit = admin.get("/v1/audit/retrievals").json()["items"]
+    return [[(s, admin.get(f"/v1/sources/{s['id']}/snapshots").json()["items"]) for s in sources], audit]
 
 
 def assert_problem(response, status: int) -> dict:
@@ -129,6 +142,23 @@ def test_a_body_is_not_read_for_a_caller_without_a_key(admin, world, call):
     assert_problem(wrong_shape, 401)
 
 
+BAD_QUERIES = {
+    "source list limit": "/v1/sources?limit=0",
+    "source list cursor": "/v1/sources?cursor=forged",
+    "history limit": "/v1/sources/refund-policy/snapshots?limit=many",
+    "audit unknown filter": "/v1/audit/retrievals?colour=red",
+    "audit format": "/v1/audit/retrievals?format=xml",
+    "audit since": "/v1/audit/retrievals?since=yesterday",
+}
+
+
+@pytest.mark.parametrize("path", BAD_QUERIES.values(), ids=BAD_QUERIES.keys())
+def test_query_parameters_are_not_judged_for_a_caller_without_a_key(admin, world, path):
+    response = admin.as_key(None).get(path)
+
+    assert_problem(response, 401)
+
+
 @pytest.fixture
 def revoked_key(settings, clock, support, world) -> str:
     """A second support publisher key that worked, then was revoked."""
@@ -164,6 +194,43 @@ def test_every_key_reads_sources_snapshots_and_policy(admin, keys, world, call, 
     response = call.send(admin.as_key(getattr(keys, role)), world)
 
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("role", ["reader", "admin"])
+def test_the_rag_application_and_the_admin_retrieve(admin, keys, world, role):
+    before = stored(admin)
+
+    response = RETRIEVE.send(admin.as_key(getattr(keys, role)), world)
+
+    assert response.status_code == 200, response.text
+    assert len(stored(admin)[1]) == len(before[1]) + 1  # and the retrieval was audited
+
+
+@pytest.mark.parametrize("role", ["auditor", "support", "catalog"])
+def test_auditors_and_publishers_do_not_retrieve(admin, keys, world, role):
+    before = stored(admin)
+
+    response = RETRIEVE.send(admin.as_key(getattr(keys, role)), world)
+
+    assert_problem(response, 403)
+    assert stored(admin) == before
+
+
+@pytest.mark.parametrize("role", ["auditor", "admin"])
+@by_name(AUDIT)
+def test_the_auditor_and_the_admin_read_the_audit_log(admin, keys, world, call, role):
+    response = call.send(admin.as_key(getattr(keys, role)), world)
+
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("role", ["reader", "support", "catalog"])
+@by_name(AUDIT)
+def test_nobody_else_reads_the_audit_log(admin, keys, world, call, role):
+    response = call.send(admin.as_key(getattr(keys, role)), world)
+
+    problem = assert_problem(response, 403)
+    assert "auditor" in problem["detail"]
 
 
 @pytest.mark.parametrize("role", ["reader", "auditor"])

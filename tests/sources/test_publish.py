@@ -25,7 +25,8 @@ HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 def prose(topic: str, sentences: int) -> str:
     """Text long enough to make several chunks at the test chunk size (200 characters)."""
     return " ".join(
-        f"Sentence {n} about {topic} explains one more rule that customers and agents need to know." for n in range(sentences)
+        f"Sentence {n} about {topic} explains one more rule that customers and agents need to know."
+        for n in range(sentences)
     )
 
 
@@ -54,7 +55,9 @@ def chunk_ids(settings, snapshot_id: str) -> list[str]:
     try:
         with session_scope(make_session_factory(engine)) as session:
             rows = session.scalars(
-                select(Chunk.chunk_id).where(Chunk.snapshot_id == snapshot_id).order_by(Chunk.document_id, Chunk.position)
+                select(Chunk.chunk_id)
+                .where(Chunk.snapshot_id == snapshot_id)
+                .order_by(Chunk.document_id, Chunk.position)
             )
             return list(rows)
     finally:
@@ -280,7 +283,8 @@ def test_a_document_left_out_of_the_next_snapshot_is_gone(refunds):
     publish(
         refunds,
         "refund-policy",
-        [{"id": "refunds.md", "text": "Refunds within 30 days."}, {"id": "old-promo.md", "text": "Double refunds in May."}],
+        [{"id": "refunds.md", "text": "Refunds within 30 days."},
+         {"id": "old-promo.md", "text": "Double refunds in May."}],
     )
 
     out = publish(refunds, "refund-policy", [{"id": "refunds.md", "text": "Refunds within 30 days."}])
@@ -296,7 +300,8 @@ def test_a_document_left_out_of_the_next_snapshot_is_gone(refunds):
 def test_a_changed_title_alone_is_a_new_snapshot_that_reuses_every_vector(refunds):
     first = publish(refunds, "refund-policy", [{"id": "refunds.md", "title": "Refunds", "text": prose("refunds", 5)}])
 
-    out = publish(refunds, "refund-policy", [{"id": "refunds.md", "title": "Refund rules", "text": prose("refunds", 5)}])
+    out = publish(refunds, "refund-policy",
+                  [{"id": "refunds.md", "title": "Refund rules", "text": prose("refunds", 5)}])
 
     assert out["changed"] is True
     assert out["snapshot"]["content_hash"] != first["snapshot"]["content_hash"]
@@ -365,9 +370,10 @@ def test_history_lists_snapshots_newest_first_and_pages(refunds, clock):
     assert [s["id"] for s in items] == list(reversed(published))
     assert [s["state"] for s in items] == ["active"] + ["superseded"] * 4
 
-    first = refunds.get("/v1/sources/refund-policy/snapshots", params={"limit": 2}).json()
-    second = refunds.get("/v1/sources/refund-policy/snapshots", params={"limit": 2, "cursor": first["next_cursor"]}).json()
-    third = refunds.get("/v1/sources/refund-policy/snapshots", params={"limit": 2, "cursor": second["next_cursor"]}).json()
+    path = "/v1/sources/refund-policy/snapshots"
+    first = refunds.get(path, params={"limit": 2}).json()
+    second = refunds.get(path, params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    third = refunds.get(path, params={"limit": 2, "cursor": second["next_cursor"]}).json()
     walked = [s["version"] for page in (first, second, third) for s in page["items"]]
     assert walked == ["v4", "v3", "v2", "v1", "v0"]
     assert third["next_cursor"] is None
@@ -439,17 +445,17 @@ def test_a_second_publish_while_one_is_in_progress_is_refused_and_changes_nothin
 
 
 def test_a_refused_publish_with_embeddings_does_not_fix_the_dimension(refunds, support, settings, clock):
+    four_dims = {"documents": [{"id": "a.md", "chunks": ["Refunds."], "vectors": [[1.0, 0.0, 0.0, 0.0]]}]}
     other = start_other_publish(settings, "refund-policy", clock.now())
-    refused = refunds.post("/v1/sources/refund-policy/snapshots",
-                           json={"documents": [{"id": "a.md", "chunks": ["Refunds."], "vectors": [[1.0, 0.0, 0.0, 0.0]]}]})
+    refused = refunds.post("/v1/sources/refund-policy/snapshots", json=four_dims)
     assert refused.status_code == 409
     end_other_publish(settings, other)
     register(support, "shipping-faq", source_class="faq")
 
-    out = publish(support, "shipping-faq", [{"id": "a.md", "chunks": ["Ships in 2 days."], "vectors": [[0.0, 1.0, 0.0]]}])
+    out = publish(support, "shipping-faq",
+                  [{"id": "a.md", "chunks": ["Ships in 2 days."], "vectors": [[0.0, 1.0, 0.0]]}])
 
     assert out["changed"] is True
-    mismatched = refunds.post("/v1/sources/refund-policy/snapshots",
-                              json={"documents": [{"id": "a.md", "chunks": ["Refunds."], "vectors": [[1.0, 0.0, 0.0, 0.0]]}]})
+    mismatched = refunds.post("/v1/sources/refund-policy/snapshots", json=four_dims)
     assert mismatched.status_code == 422
     assert "dimension 4" in mismatched.json()["detail"]

@@ -71,7 +71,8 @@ def test_an_id_in_use_is_refused_and_the_first_source_is_untouched(support, admi
     register(support, "refund-policy", title="Refund policy")
 
     again = admin.post(
-        "/v1/sources", json={"id": "refund-policy", "title": "Someone else's", "owner": "support", "source_class": "faq"}
+        "/v1/sources",
+        json={"id": "refund-policy", "title": "Someone else's", "owner": "support", "source_class": "faq"},
     )
 
     assert again.status_code == 409
@@ -86,7 +87,8 @@ def test_a_retired_source_keeps_its_id_taken(support):
     register(support, "old-faq", source_class="faq")
     assert support.delete("/v1/sources/old-faq").status_code == 200
 
-    again = support.post("/v1/sources", json={"id": "old-faq", "title": "New FAQ", "owner": "support", "source_class": "faq"})
+    again = support.post("/v1/sources",
+                         json={"id": "old-faq", "title": "New FAQ", "owner": "support", "source_class": "faq"})
 
     assert again.status_code == 409
     assert "old-faq" in again.json()["detail"]
@@ -168,7 +170,8 @@ def test_the_detail_shows_never_published_until_the_first_snapshot_then_fresh(su
     assert before["freshness"]["status"] == "never_published"
     assert before["freshness"]["max_age_seconds"] == 7 * 86400
 
-    out = publish(support, "refund-policy", [{"id": "refunds.md", "text": "Refunds within 30 days."}], version="2024-06")
+    out = publish(support, "refund-policy", [{"id": "refunds.md", "text": "Refunds within 30 days."}],
+                  version="2024-06")
     clock.advance(hours=1)
 
     after = reader.get("/v1/sources/refund-policy").json()
