@@ -24,10 +24,6 @@ def decode_body(raw: bytes, kind: type[T]) -> T:
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"the request body is not valid UTF-8 (byte {exc.start})", field="body") from exc
     try:
-        msgspec.json.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise MalformedBody(f"the request body is not valid JSON: {exc}") from exc
-    try:
         value = msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
         message = str(exc)
@@ -35,6 +31,8 @@ def decode_body(raw: bytes, kind: type[T]) -> T:
         if field is None and "field `" in message:
             field = message.split("field `", 1)[1].split("`", 1)[0]
         raise InvalidInput(message, field=field) from exc
+    except msgspec.DecodeError as exc:  # ValidationError is a subclass, so it is caught above
+        raise MalformedBody(f"the request body is not valid JSON: {exc}") from exc
     check_text(value)
     return value
 
