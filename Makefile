@@ -18,5 +18,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# Benchmarks (bench/): the small corpus takes a few minutes, the large one much longer.
+bench: $(STAMP)
+	$(PY) -m bench --size small $(BENCH_ARGS)
+
+bench-large: $(STAMP)
+	$(PY) -m bench --size large $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var

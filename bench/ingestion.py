@@ -1,0 +1,132 @@
+"""Ingestion: publish the corpus from scratch, again unchanged, again with 1% of documents changed,
+then publish one large source while retrievals run, to see how long a retrieval can stall.
+
+Runs as its own process (`python -m bench.ingestion`), so that the parent can read its peak RSS:
+the figure is that of a process doing nothing but publishing (and, in the last step, retrieving).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+from freshness.db import session_scope
+from freshness.retrieval.schemas import RetrieveRequest
+from freshness.retrieval.service import retrieve
+from freshness.runtime import Runtime
+from freshness.sources.publish import publish
+from freshness.sources.schemas import PublishRequest, SourceCreate
+from freshness.sources.service import register_source
+
+from bench.corpus import SIZES, Corpus, SourceSpec
+from bench.memory import status_field
+from bench.stats import Series
+from bench.workspace import OPERATOR, Workspace
+
+
+def register_all(runtime: Runtime, specs: list[SourceSpec]) -> None:
+    with session_scope(runtime.sessions) as session:
+        for spec in specs:
+            body = SourceCreate(id=spec.id, title=f"Source {spec.id}", owner=spec.owner,
+                                source_class=spec.source_class, tags=list(spec.tags))
+            register_source(session, OPERATOR, body, runtime.policy.current, runtime.clock.now())
+
+
+def publish_pass(runtime: Runtime, corpus: Corpus, changed: dict[int, frozenset[int]] | None = None) -> dict:
+    """Publish every source once; only the publish calls are timed, not building their bodies."""
+    now = runtime.clock.now()
+    elapsed = 0.0
+    chunks = embedded = reused = new_snapshots = 0
+    for spec in corpus.sources:
+        body = corpus.publish_request(spec, now, (changed or {}).get(spec.index, frozenset()))
+        started = time.perf_counter()
+        result = publish(runtime, OPERATOR, spec.id, body)
+        elapsed += time.perf_counter() - started
+        chunks += result.stats.chunks
+        embedded += result.stats.chunks_embedded
+        reused += result.stats.chunks_reused
+        new_snapshots += int(result.changed)
+    return {"seconds": elapsed, "chunks": chunks, "chunks_embedded": embedded, "chunks_reused": reused,
+            "new_snapshots": new_snapshots, "chunks_per_s": chunks / elapsed if elapsed else 0.0}
+
+
+def publish_under_load(runtime: Runtime, corpus: Corpus, principal, rate: float = 100.0) -> dict:
+    """Publish the big source in a thread (as `serve` would) while retrieving at `rate` per second.
+
+    Retrievals are paced rather than back to back: a tight loop would starve the publishing thread
+    of the GIL, which is not what a service sees."""
+    spec, documents = corpus.big_source(corpus.size.big_source_chunks)
+    register_all(runtime, [spec])
+    body = PublishRequest(documents=documents, version="v1", captured_at=runtime.clock.now() - spec.age)
+    queries = list(corpus.queries(200, salt=11))
+    outcome: dict = {}
+
+    def run() -> None:
+        started = time.perf_counter()
+        result = publish(runtime, OPERATOR, spec.id, body)
+        outcome["seconds"] = time.perf_counter() - started
+        outcome["chunks"] = result.stats.chunks
+
+    series = Series("retrieve during publish")
+    worker = threading.Thread(target=run, name="publish")
+    started = time.perf_counter()
+    worker.start()
+    i = 0
+    while worker.is_alive():
+        pause = started + i / rate - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        q = queries[i % len(queries)]
+        request = RetrieveRequest(query=q.text, task_class=q.task_class, top_k=5)
+        t0 = time.perf_counter()
+        try:
+            retrieve(runtime, principal, request, None)
+        except Exception:  # noqa: BLE001 - counted, the run goes on
+            series.errors += 1
+        series.latencies.append(time.perf_counter() - t0)
+        i += 1
+    worker.join()
+    series.wall = time.perf_counter() - started
+    outcome["chunks_per_s"] = outcome.get("chunks", 0) / outcome["seconds"] if outcome.get("seconds") else 0.0
+    outcome["write_batch"] = runtime.settings.write_batch
+    return {"publish": outcome, "retrieval": series.summary()}
+
+
+def run(size_name: str, root: Path, seed: int) -> dict:
+    corpus = Corpus(SIZES[size_name], seed)
+    workspace = Workspace(root)
+    workspace.create()
+    runtime = workspace.open()
+    try:
+        register_all(runtime, corpus.sources)
+        first = publish_pass(runtime, corpus)
+        first["peak_rss"] = status_field(os.getpid(), "VmHWM")
+        unchanged = publish_pass(runtime, corpus)
+        changes = corpus.changed_documents(0.01)
+        changed = publish_pass(runtime, corpus, changes)
+        changed["documents_changed"] = sum(len(d) for d in changes.values())
+        changed["sources_touched"] = len(changes)
+        loaded = publish_under_load(runtime, corpus, workspace.reader(runtime))
+        points = runtime.store.count()
+    finally:
+        runtime.close()
+    return {"first": first, "unchanged": unchanged, "changed": changed, "under_load": loaded,
+            "store_points": points}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", choices=sorted(SIZES), required=True)
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    args.out.write_text(json.dumps(run(args.size, args.root, args.seed), indent=2))
+
+
+if __name__ == "__main__":
+    main()

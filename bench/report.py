@@ -1,0 +1,196 @@
+"""The tables a run prints, in the terminal (rich) and as Markdown for docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.memory import mib
+
+
+@dataclass
+class Section:
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    note: str = ""
+
+
+def machine() -> dict[str, str]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem = next(int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        mem = 0
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": model or platform.processor() or "unknown",
+        "memory": f"{mem / 2**30:.1f} GiB",
+        "python": sys.version.split()[0],
+        "os": f"{platform.system()} {platform.release()}",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def ms(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}×" if base else "-"
+
+
+def build(results: dict) -> list[Section]:
+    size = results["size"]
+    sections = [Section("Machine and corpus", ["", ""], [[k, v] for k, v in results["machine"].items()] + [
+        ["corpus", f"{size['name']}: {size['sources']} sources × {size['docs_per_source']} documents × "
+                   f"{size['chunks_per_doc']} chunks = {size['chunks']:,} chunks, ~{size['words_per_chunk']} words "
+                   f"each, dense dim {size['dense_dim']}, seed {results['seed']}"],
+        ["store points", f"{results['ingestion']['store_points']:,} (active and superseded snapshots)"],
+    ])]
+
+    retrieval = results["retrieval"]
+    floor = retrieval["floor"]
+    rows = []
+    for key in ("floor", "service", "http_1", "http_n"):
+        s = retrieval[key]
+        audited = s.get("audit_records")
+        check = "-" if audited is None else ("yes" if audited == s.get("answers") else f"NO ({audited})")
+        rows.append([s["name"], f"{s['count']:,}", ms(s["p50_ms"]), ms(s["p99_ms"]), f"{s['per_s']:,.0f}",
+                     ratio(s["p50_ms"], floor["p50_ms"]), f"+{s['p50_ms'] - floor['p50_ms']:.2f}",
+                     str(s["errors"]), check])
+    hybrid_floor = retrieval["hybrid_floor"]
+    for key in ("hybrid_floor", "hybrid_service"):
+        s = retrieval[key]
+        audited = s.get("audit_records")
+        check = "-" if audited is None else ("yes" if audited == s.get("answers") else f"NO ({audited})")
+        rows.append([s["name"], f"{s['count']:,}", ms(s["p50_ms"]), ms(s["p99_ms"]), f"{s['per_s']:,.0f}",
+                     ratio(s["p50_ms"], hybrid_floor["p50_ms"]), f"+{s['p50_ms'] - hybrid_floor['p50_ms']:.2f}",
+                     str(s["errors"]), check])
+    sections.append(Section(
+        "Retrieval (top_k 5, scan 50; latencies in ms)",
+        ["series", "requests", "p50", "p99", "per s", "p50 / floor", "p50 − floor", "errors", "audit = answers"],
+        rows,
+        f"BM25 rows compare with (a); hybrid rows (BM25 + client vector, RRF) with the hybrid floor, measured "
+        f"after optimize() ({retrieval['optimize_seconds']:.1f} s). Server CPU per HTTP request: "
+        f"{retrieval['server_cpu_ms_1']:.2f} ms (1 client), {retrieval['server_cpu_ms_n']:.2f} ms (16 clients).",
+    ))
+
+    ingestion = results["ingestion"]
+    first = ingestion["first"]["seconds"]
+    rows = []
+    labels = {"first": "first publish (empty store)", "unchanged": "re-publish, unchanged",
+              "changed": "re-publish, 1% of documents changed"}
+    for key, label in labels.items():
+        p = ingestion[key]
+        rows.append([label, f"{p['chunks']:,}", f"{p['seconds']:.2f}", f"{p['chunks_per_s']:,.0f}",
+                     f"{p['seconds'] / first * 100:.1f}%", f"{p['new_snapshots']}", f"{p['chunks_embedded']:,}",
+                     f"{p['chunks_reused']:,}"])
+    big = ingestion["under_load"]["publish"]
+    rows.append([f"one large source while retrieving", f"{big['chunks']:,}", f"{big['seconds']:.2f}",
+                 f"{big['chunks_per_s']:,.0f}", "-", "1", f"{big['chunks']:,}", "0"])
+    changed = ingestion["changed"]
+    sections.append(Section(
+        "Ingestion (publish of every source, in-process)",
+        ["pass", "chunks", "seconds", "chunks/s", "of first", "new snapshots", "embedded", "reused"],
+        rows,
+        f"1% = {changed['documents_changed']} documents, spread at random over {changed['sources_touched']} of "
+        f"{size['sources']} sources; each touched source gets a new snapshot of all its documents.",
+    ))
+    load = ingestion["under_load"]["retrieval"]
+    sections.append(Section(
+        "Retrieval while a large publish runs (in-process, 100 requests/s)",
+        ["requests", "p50", "p99", "max", "errors", "write batch"],
+        [[f"{load['count']:,}", ms(load["p50_ms"]), ms(load["p99_ms"]), ms(load["max_ms"]), str(load["errors"]),
+          str(big["write_batch"])]],
+    ))
+
+    audit = results["audit"]
+    sections.append(Section(
+        f"Audit with {audit['records']:,} records (SQLite, {mib(audit['db_bytes'])})",
+        ["measure", "p50 ms", "p99 ms", "rate"],
+        [["lookup by request ID", ms(audit["lookup"]["p50_ms"]), ms(audit["lookup"]["p99_ms"]), "-"],
+         ["reverse: newest 100 requests of a snapshot", ms(audit["reverse"]["p50_ms"]),
+          ms(audit["reverse"]["p99_ms"]), "-"],
+         ["verify the whole chain", "-", "-",
+          f"{audit['verify']['per_s']:,.0f} records/s ({audit['verify']['seconds']:.1f} s)"]],
+        f"Records bulk-inserted with freshness.audit.chain in {audit['fill_seconds']:.0f} s, then verified "
+        "with the service's own verify_chain.",
+    ))
+
+    memory = results["memory"]
+    sections.append(Section(
+        "Memory (peak RSS)",
+        ["process", "peak RSS"],
+        [["freshness serve holding the corpus, after the HTTP runs", mib(memory["serve_peak"])],
+         ["ingestion process (all publishes above)", mib(memory["ingest_peak"])],
+         ["  of which after the first publish", mib(ingestion["first"]["peak_rss"])]],
+    ))
+    return sections
+
+
+def targets(results: dict) -> Section:
+    r = results["retrieval"]
+    ing = results["ingestion"]
+    first = ing["first"]["seconds"]
+    audit = results["audit"]
+    load = ing["under_load"]["retrieval"]
+    rows = [
+        ("(c) 1 client p50 − (a) p50 ≤ 3 ms", f"{r['http_1']['p50_ms'] - r['floor']['p50_ms']:.2f} ms",
+         r["http_1"]["p50_ms"] - r["floor"]["p50_ms"] <= 3),
+        ("(c) 1 client p99 < 20 ms", f"{r['http_1']['p99_ms']:.2f} ms", r["http_1"]["p99_ms"] < 20),
+        ("(c) 16 clients ≥ 1,000 audited/s, 0 errors",
+         f"{r['http_n']['per_s']:,.0f}/s, {r['http_n']['errors']} errors",
+         r["http_n"]["per_s"] >= 1000 and r["http_n"]["errors"] == 0),
+        ("unchanged re-publish ≤ 3% of first", f"{ing['unchanged']['seconds'] / first * 100:.1f}%",
+         ing["unchanged"]["seconds"] / first <= 0.03),
+        ("1% changed re-publish ≤ 10% of first", f"{ing['changed']['seconds'] / first * 100:.1f}%",
+         ing["changed"]["seconds"] / first <= 0.10),
+        ("audit lookup by request ID p50 < 2 ms", f"{audit['lookup']['p50_ms']:.2f} ms", audit["lookup"]["p50_ms"] < 2),
+        ("reverse lookup < 20 ms (p50)", f"{audit['reverse']['p50_ms']:.2f} ms", audit["reverse"]["p50_ms"] < 20),
+        ("retrieval p99 during a large publish < 20 ms", f"{load['p99_ms']:.2f} ms", load["p99_ms"] < 20),
+        ("serve peak RSS < 1 GiB", mib(results["memory"]["serve_peak"]), results["memory"]["serve_peak"] < 2**30),
+    ]
+    return Section(f"Targets (set for the large corpus; this run: {results['size']['name']})",
+                   ["target", "measured", "met"], [[a, b, "yes" if c else "no"] for a, b, c in rows])
+
+
+def print_tables(sections: list[Section], console: Console | None = None) -> None:
+    console = console or Console()
+    for section in sections:
+        table = Table(title=section.title, title_justify="left", show_header=section.columns != ["", ""])
+        for i, column in enumerate(section.columns):
+            table.add_column(column, justify="left" if i == 0 else "right")
+        for row in section.rows:
+            table.add_row(*row)
+        console.print(table)
+        if section.note:
+            console.print(section.note, style="dim", highlight=False)
+        console.print()
+
+
+def markdown(sections: list[Section]) -> str:
+    out = []
+    for section in sections:
+        out.append(f"### {section.title}\n")
+        header = section.columns if section.columns != ["", ""] else ["", ""]
+        out.append("| " + " | ".join(header) + " |")
+        out.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        for row in section.rows:
+            out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+        if section.note:
+            out.append(f"\n{section.note}")
+        out.append("")
+    return "\n".join(out)

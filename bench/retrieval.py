@@ -1,0 +1,162 @@
+"""Retrieval on one corpus and one query set: (a) the bare engine, (b) the retrieve use case in-process,
+(c) POST /v1/retrieve over loopback HTTP with 1 and 16 clients. BM25, then hybrid with client vectors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import msgspec
+import qdrant_edge as qe
+from sqlalchemy import func, select
+
+from freshness.db import session_scope
+from freshness.models import Retrieval, Snapshot, SnapshotState, Source
+from freshness.retrieval.schemas import RetrieveRequest
+from freshness.retrieval.service import SCAN_FACTOR, retrieve
+from freshness.runtime import Runtime
+from freshness.vectorstore.base import DENSE, SPARSE
+from freshness.vectorstore.edge import RRF_K
+from freshness.vectorstore.embedders import bm25_query
+
+from bench.corpus import Query
+from bench.stats import Series
+
+TOP_K = 5
+WARMUP = 20
+
+
+def audit_count(runtime: Runtime) -> int:
+    with session_scope(runtime.sessions) as session:
+        return session.scalar(select(func.count()).select_from(Retrieval)) or 0
+
+
+def _active_snapshots(runtime: Runtime) -> dict[str, list[str]]:
+    """task class -> ids of the active snapshots of live sources of the classes it may use."""
+    policy = runtime.policy.current
+    with session_scope(runtime.sessions) as session:
+        rows = session.execute(
+            select(Snapshot.id, Source.source_class)
+            .join(Source, Source.active_snapshot_id == Snapshot.id)
+            .where(Source.retired_at.is_(None), Snapshot.state == SnapshotState.ACTIVE)
+        ).all()
+    out = {}
+    for name, task in policy.task_classes.items():
+        allowed = task.source_classes
+        out[name] = sorted(s for s, klass in rows if allowed is None or klass in allowed)
+    return out
+
+
+def floor(runtime: Runtime, queries: list[Query], hybrid: bool = False) -> Series:
+    """(a) What an application querying Qdrant Edge directly would do: embed the query, one query call
+    with the same filter (the active snapshots) and the same scan depth, payloads included."""
+    shard = runtime.store.shard  # type: ignore[attr-defined]
+    filters = {
+        task: qe.Filter(must=[qe.FieldCondition("snapshot_id", match=qe.MatchAny(ids))])
+        for task, ids in _active_snapshots(runtime).items()
+    }
+    limit = TOP_K * SCAN_FACTOR
+
+    def one(q: Query) -> int:
+        vec = bm25_query(q.text)
+        sparse = qe.Query.Nearest(qe.SparseVector(vec.indices, vec.values), using=SPARSE)
+        flt = filters[q.task_class]
+        if hybrid:
+            dense = qe.Query.Nearest(q.vector, using=DENSE)
+            request = qe.QueryRequest(
+                limit=limit, query=qe.Fusion.Rrf(k=RRF_K), filter=flt, with_payload=True,
+                prefetches=[qe.Prefetch(limit=limit, query=sparse, filter=flt),
+                            qe.Prefetch(limit=limit, query=dense, filter=flt)],
+            )
+        else:
+            request = qe.QueryRequest(limit=limit, query=sparse, filter=flt, with_payload=True)
+        return len(shard.query(request))
+
+    return _timed("(a) bare Qdrant Edge" + (" hybrid" if hybrid else ""), queries, one)
+
+
+def service(runtime: Runtime, principal, queries: list[Query], hybrid: bool = False) -> Series:
+    """(b) The retrieve use case in-process: policy, freshness verdicts, provenance, audit record committed."""
+
+    def one(q: Query) -> int:
+        body = RetrieveRequest(query=q.text, task_class=q.task_class, top_k=TOP_K,
+                               vector=q.vector if hybrid else None)
+        return len(retrieve(runtime, principal, body, None).results)
+
+    before = audit_count(runtime)
+    series = _timed("(b) retrieve in-process" + (" hybrid" if hybrid else ""), queries, one)
+    series.notes["audit_records"] = audit_count(runtime) - before
+    series.notes["answers"] = series.count + WARMUP
+    return series
+
+
+def _timed(name: str, queries: list[Query], one) -> Series:
+    for q in queries[:WARMUP]:
+        one(q)
+    series = Series(name)
+    served = 0
+    started = time.perf_counter()
+    for q in queries:
+        t0 = time.perf_counter()
+        served += one(q)
+        series.latencies.append(time.perf_counter() - t0)
+    series.wall = time.perf_counter() - started
+    series.notes["results_per_query"] = served / max(1, len(queries))
+    return series
+
+
+def _body(q: Query) -> bytes:
+    return msgspec.json.encode({"query": q.text, "task_class": q.task_class, "top_k": TOP_K})
+
+
+def http_one_client(url: str, key: str, queries: list[Query]) -> Series:
+    """(c) one client sending requests one after the other over a kept-alive connection."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    series = Series("(c) HTTP, 1 client")
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+        for q in queries[:WARMUP]:
+            client.post("/v1/retrieve", content=_body(q))
+        started = time.perf_counter()
+        for q in queries:
+            t0 = time.perf_counter()
+            response = client.post("/v1/retrieve", content=_body(q))
+            series.latencies.append(time.perf_counter() - t0)
+            if response.status_code != 200:
+                series.errors += 1
+        series.wall = time.perf_counter() - started
+    series.notes["answers"] = series.count - series.errors + WARMUP
+    return series
+
+
+def http_concurrent(url: str, key: str, queries: list[Query], clients: int, total: int) -> Series:
+    """(c) `clients` concurrent clients, each on its own connection, `total` requests in all."""
+    series = Series(f"(c) HTTP, {clients} clients")
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    async def main() -> None:
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60, limits=limits) as client:
+            await asyncio.gather(*(client.post("/v1/retrieve", content=_body(q)) for q in queries[:clients]))
+            counter = iter(range(total))
+
+            async def worker() -> None:
+                for i in counter:
+                    q = queries[i % len(queries)]
+                    t0 = time.perf_counter()
+                    try:
+                        response = await client.post("/v1/retrieve", content=_body(q))
+                        ok = response.status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                    series.latencies.append(time.perf_counter() - t0)
+                    if not ok:
+                        series.errors += 1
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(clients)))
+            series.wall = time.perf_counter() - started
+
+    asyncio.run(main())
+    series.notes["answers"] = series.count - series.errors + clients
+    return series

@@ -1,0 +1,151 @@
+"""`python -m bench --size tiny|small|large`: run every benchmark on one corpus and print the tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from sqlalchemy import func, select
+
+from freshness.db import make_engine
+from freshness.models import Retrieval
+
+from bench import audit, retrieval
+from bench.corpus import SIZES, Corpus
+from bench.memory import cpu_seconds, wait_peak_rss
+from bench.report import build, machine, markdown, print_tables, targets
+from bench.server import Server
+from bench.workspace import ROOT, Workspace
+
+console = Console(stderr=True)
+CONCURRENCY = 16
+
+
+def _step(message: str) -> None:
+    console.print(f"[bold]·[/bold] {message}", highlight=False)
+
+
+def run_ingestion(size: str, root: Path, seed: int) -> tuple[dict, int]:
+    out = root / "ingestion.json"
+    command = [sys.executable, "-m", "bench.ingestion", "--size", size, "--root", str(root), "--seed", str(seed),
+               "--out", str(out)]
+    process = subprocess.Popen(command, cwd=ROOT)
+    code, peak = wait_peak_rss(process)
+    if code != 0:
+        raise click.ClickException(f"the ingestion benchmark failed with exit code {code}")
+    return json.loads(out.read_text()), peak
+
+
+def run_in_process(workspace: Workspace, corpus: Corpus) -> dict:
+    queries = list(corpus.queries(corpus.size.queries))
+    runtime = workspace.open()
+    try:
+        principal = workspace.reader(runtime)
+        out = {"floor": retrieval.floor(runtime, queries).summary(),
+               "service": retrieval.service(runtime, principal, queries).summary()}
+        started = time.perf_counter()
+        runtime.store.optimize()
+        out["optimize_seconds"] = time.perf_counter() - started
+        out["hybrid_floor"] = retrieval.floor(runtime, queries, hybrid=True).summary()
+        out["hybrid_service"] = retrieval.service(runtime, principal, queries, hybrid=True).summary()
+    finally:
+        runtime.close()
+    return out
+
+
+def run_http(workspace: Workspace, corpus: Corpus, root: Path) -> tuple[dict, int]:
+    queries = list(corpus.queries(corpus.size.queries, salt=1))
+    key = workspace.reader_key_file.read_text().strip()
+    engine = make_engine(workspace.settings.resolved_database_url)
+
+    def records() -> int:
+        with engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(Retrieval)) or 0
+
+    server = Server(workspace.data_dir, root / "serve.log")
+    out: dict = {}
+    try:
+        for name, clients in (("http_1", 1), ("http_n", CONCURRENCY)):
+            before, cpu_before = records(), cpu_seconds(server.pid)
+            if clients == 1:
+                series = retrieval.http_one_client(server.url, key, queries)
+            else:
+                series = retrieval.http_concurrent(server.url, key, queries, clients, corpus.size.http_concurrent_requests)
+            cpu = cpu_seconds(server.pid) - cpu_before
+            series.notes["audit_records"] = records() - before
+            out[name] = series.summary()
+            out["server_cpu_ms_" + ("1" if clients == 1 else "n")] = cpu / max(1, series.count) * 1000
+        out["serve_rss"] = server.rss()
+    finally:
+        peak = server.stop()
+        engine.dispose()
+    return out, peak
+
+
+def run(size_name: str, seed: int, work: Path) -> dict:
+    size = SIZES[size_name]
+    corpus = Corpus(size, seed)
+    root = work / size_name
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    workspace = Workspace(root)
+    results: dict = {"size": {**dataclasses.asdict(size), "chunks": size.chunks}, "seed": seed,
+                     "machine": machine()}
+
+    _step(f"ingestion: {size.chunks:,} chunks in {size.sources} sources (a process of its own)")
+    results["ingestion"], ingest_peak = run_ingestion(size_name, root, seed)
+    _step("retrieval in-process: (a) bare engine, (b) retrieve use case, then optimize() and hybrid")
+    results["retrieval"] = run_in_process(workspace, corpus)
+    _step(f"retrieval over HTTP: freshness serve, 1 then {CONCURRENCY} clients")
+    http, serve_peak = run_http(workspace, corpus, root)
+    results["retrieval"].update(http)
+    results["memory"] = {"serve_peak": serve_peak, "serve_rss": http["serve_rss"], "ingest_peak": ingest_peak}
+    _step(f"audit: {size.audit_records:,} chained records, lookups, verification")
+    results["audit"] = audit.run(root, size.audit_records)
+    (root / "results.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+def update_docs(path: Path, size: str, text: str) -> None:
+    """Replace this size's block in the document (between its markers), or append one."""
+    begin, end = f"<!-- results:{size} -->", f"<!-- /results:{size} -->"
+    block = f"{begin}\n{text}\n{end}"
+    current = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
+    if pattern.search(current):
+        current = pattern.sub(lambda _: block, current)
+    else:
+        current = current.rstrip("\n") + f"\n\n## Results: {size}\n\n{block}\n"
+    path.write_text(current)
+
+
+@click.command()
+@click.option("--size", type=click.Choice(sorted(SIZES)), default="small", show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--work", type=click.Path(path_type=Path), default=None,
+              help="Where data dirs go (default: a temporary directory, removed afterwards).")
+@click.option("--keep", is_flag=True, help="Keep the data dirs.")
+@click.option("--docs", type=click.Path(path_type=Path), default=None,
+              help="Write the tables into this Markdown file (e.g. docs/benchmarks.md).")
+def main(size: str, seed: int, work: Path | None, keep: bool, docs: Path | None) -> None:
+    """Benchmark freshness against the bare Qdrant Edge engine on a seeded corpus."""
+    base = work or Path(tempfile.mkdtemp(prefix="freshness-bench-"))
+    try:
+        results = run(size, seed, base)
+    finally:
+        if not keep and work is None:
+            shutil.rmtree(base, ignore_errors=True)
+    sections = build(results) + [targets(results)]
+    print_tables(sections, Console(width=160))
+    if docs is not None:
+        update_docs(docs, size, f"Run of {results['machine']['date']}.\n\n" + markdown(sections))
+        _step(f"tables written to {docs}")

@@ -1,0 +1,75 @@
+"""`freshness serve` as a child process on its own data dir and port, for the HTTP figures."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.memory import status_field, wait_peak_rss
+from bench.workspace import POLICY, ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """Starts `freshness serve --no-scheduler`, waits on /ready; `stop()` returns its peak RSS."""
+
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_key = "fk_" + secrets.token_urlsafe(32)
+        env = dict(os.environ)
+        env.update({
+            "FRESHNESS_DATA_DIR": str(data_dir),
+            "FRESHNESS_POLICY_FILE": str(POLICY),
+            "FRESHNESS_PORT": str(self.port),
+            "FRESHNESS_HOST": "127.0.0.1",
+            "FRESHNESS_ADMIN_KEY": self.admin_key,
+            "FRESHNESS_SCHEDULER": "off",
+        })
+        env.pop("FRESHNESS_DATABASE_URL", None)
+        command = [str(Path(sys.executable).with_name("freshness")), "serve", "--no-scheduler"]
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self._wait_ready(log)
+
+    def _wait_ready(self, log: Path, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"freshness serve exited with {self.process.returncode}; see {log}")
+            try:
+                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.process.kill()
+        raise RuntimeError(f"freshness serve was not ready after {timeout:.0f} s; see {log}")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def rss(self) -> int:
+        return status_field(self.pid, "VmRSS")
+
+    def stop(self) -> int:
+        """Stop the server (SIGINT, as Ctrl-C would) and return its peak RSS in bytes."""
+        self.process.send_signal(2)
+        try:
+            _, peak = wait_peak_rss(self.process, timeout=60)  # reaps it and reads its rusage
+        finally:
+            self._log.close()
+        return peak

@@ -1,0 +1,55 @@
+"""A data dir for one benchmark run: migrated database, embedded store, the policy, a reader key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from freshness.auth.keys import Principal, Role, create_key
+from freshness.clock import SystemClock
+from freshness.db import session_scope
+from freshness.migrate import upgrade
+from freshness.runtime import Runtime, open_runtime
+from freshness.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = ROOT / "config" / "policy.toml"
+OPERATOR = Principal(key_id="bench", name="benchmark operator", role=Role.ADMIN, owner=None)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(data_dir=self.data_dir, policy_file=POLICY, scheduler=False)
+
+    @property
+    def reader_key_file(self) -> Path:
+        return self.root / "reader.key"
+
+    def create(self) -> None:
+        """Migrate a fresh database and make a reader key (its value kept in a file for the HTTP clients)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(self.settings.resolved_database_url)
+        runtime = open_runtime(self.settings)
+        try:
+            with session_scope(runtime.sessions) as session:
+                _, key = create_key(session, "reader", "bench reader", runtime.clock.now())
+            self.reader_key_file.write_text(key)
+        finally:
+            runtime.close()
+
+    def open(self) -> Runtime:
+        return open_runtime(self.settings, clock=SystemClock())
+
+    def reader(self, runtime: Runtime) -> Principal:
+        from freshness.auth.keys import authenticate
+
+        with session_scope(runtime.sessions) as session:
+            return authenticate(session, "Bearer " + self.reader_key_file.read_text().strip())
