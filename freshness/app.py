@@ -13,12 +13,14 @@ from freshness import __version__
 from freshness.api import EXCEPTION_HANDLERS
 from freshness.audit.endpoints import AuditController
 from freshness.clock import Clock
-from freshness.health import health, ready
+from freshness.health import health, metrics, ready
+from freshness.jobs.scheduler import JobScheduler
 from freshness.policy.endpoints import PolicyController
 from freshness.retrieval.endpoints import retrieve_endpoint
 from freshness.runtime import Runtime, open_runtime
 from freshness.settings import Settings
 from freshness.sources.endpoints import SnapshotController, SourceController
+from freshness.sources.report_endpoint import freshness_endpoint
 from freshness.sources.publish import recover_unfinished
 from freshness.vectorstore import VectorStore
 
@@ -40,15 +42,24 @@ def create_app(
         recovered = recover_unfinished(rt, all_ingesting=settings.uses_embedded_store)
         if recovered:
             log.warning("marked %d interrupted publishes as failed: %s", len(recovered), ", ".join(recovered))
+        jobs = JobScheduler(rt) if settings.scheduler else None
+        if jobs is not None:
+            jobs.start()
+        app.state.scheduler = jobs
         try:
             yield
         finally:
-            if runtime is None:
-                rt.close()
+            try:
+                if jobs is not None:
+                    jobs.shutdown()
+            finally:
+                if runtime is None:
+                    rt.close()
 
     return Litestar(
         route_handlers=[
-            health, ready, SourceController, SnapshotController, PolicyController, retrieve_endpoint, AuditController,
+            health, ready, metrics, SourceController, SnapshotController, PolicyController, retrieve_endpoint,
+            AuditController, freshness_endpoint,
         ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

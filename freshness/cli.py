@@ -468,5 +468,137 @@ def audit_verify() -> None:
          f"{report['records_checked']} records before it are intact")
 
 
+# -- freshness report, scheduled jobs, store upkeep ----------------------------------------------
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for machines.")
+@click.option("--class", "source_class", default=None, help="Only sources of this class.")
+@click.option("--owner", default=None, help="Only sources of this owner.")
+@handled
+def status(as_json: bool, source_class: str | None, owner: str | None) -> None:
+    """Freshness of every live source. Exit 1 when a source a critical task class may use is stale or expired."""
+    from freshness.db import session_scope
+    from freshness.policy.parse import load_policy_file
+    from freshness.sources.report import count_by_status, freshness_report
+
+    settings = _settings()
+    policy = load_policy_file(settings.policy_file)
+    now = _now()
+    with session_scope(_sessions(settings)) as session:
+        rows = freshness_report(session, policy, now, source_class=source_class, owner=owner)
+    blocked = [row.source_id for row in rows if row.blocks_critical]
+    if as_json:
+        report = {"generated_at": now, "policy_version": policy.version, "counts": count_by_status(rows),
+                  "critical_blocked": blocked, "items": rows}
+        click.echo(msgspec.json.encode(report).decode())
+    else:
+        table = Table("source", "class", "status", "age", "max age", "strictest", "stale for", "snapshot",
+                      "last refresh")
+        for row in rows:
+            refresh = row.last_refresh
+            last = ""
+            if refresh and refresh.outcome:
+                last = refresh.outcome + (f" ({refresh.consecutive_failures}x: {refresh.error})"
+                                          if refresh.outcome == "failed" else "")
+            table.add_row(row.source_id, row.source_class, row.status, _age(row.age_seconds), _age(row.max_age_seconds),
+                          _age(row.strictest_max_age_seconds), ", ".join(row.stale_for),
+                          row.active_snapshot_id or "", last)
+        out.print(table)
+        counts = count_by_status(rows)
+        out.print(", ".join(f"{n} {name}" for name, n in counts.items() if n) or "no sources", highlight=False)
+        if blocked:
+            err.print(f"stale or expired for a critical task class: {', '.join(blocked)}", highlight=False)
+    if blocked:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--job", "job_name", default=None, help="Only runs of this job (refresh, sweep, purge, reconcile).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True)
+@handled
+def jobs(job_name: str | None, limit: int, as_json: bool) -> None:
+    """Recent runs of the scheduled jobs, newest first."""
+    from freshness.jobs.runner import list_runs
+    from freshness.jobs.scheduler import JOBS
+
+    if job_name is not None and job_name not in JOBS:
+        fail(f"unknown job {job_name!r}; jobs: {', '.join(JOBS)}")
+    runs = list_runs(_sessions(_settings()), job=job_name, limit=limit)
+    if as_json:
+        click.echo(msgspec.json.encode([
+            {"id": r.id, "job": r.job, "holder": r.holder, "started_at": r.started_at, "finished_at": r.finished_at,
+             "outcome": r.outcome, "counts": r.counts, "error": r.error} for r in runs
+        ]).decode())
+        return
+    table = Table("id", "job", "started", "took", "outcome", "counts", "error")
+    for r in runs:
+        took = f"{(r.finished_at - r.started_at).total_seconds():.1f}s" if r.finished_at else ""
+        counts = ", ".join(f"{k}={v}" for k, v in (r.counts or {}).items() if v)
+        table.add_row(str(r.id), r.job, _fmt(r.started_at), took, r.outcome, counts, (r.error or "")[:120])
+    out.print(table)
+
+
+@main.command()
+@click.option("--no-migrate", is_flag=True, help="Do not apply database migrations at start.")
+@handled
+def scheduler(no_migrate: bool) -> None:
+    """Run the scheduled jobs without serving HTTP (next to `serve --no-scheduler` replicas)."""
+    import signal
+
+    from freshness.jobs.scheduler import JobScheduler
+    from freshness.migrate import upgrade
+    from freshness.runtime import open_runtime
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.migrate_on_start and not no_migrate:
+        upgrade(settings.resolved_database_url)
+    runtime = open_runtime(settings)
+    jobs_ = JobScheduler(runtime, blocking=True)
+
+    def stop(signum, frame) -> None:
+        jobs_.scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    out.print(f"scheduler {jobs_.holder} running: refresh, sweep, purge, reconcile (Ctrl-C stops)", highlight=False)
+    try:
+        jobs_.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.close()
+
+
+@main.group()
+def store() -> None:
+    """The vector store."""
+
+
+@store.command("optimize")
+@handled
+def store_optimize() -> None:
+    """Build the dense (HNSW) index of the embedded store. Run it while `serve` is stopped."""
+    import time
+
+    from freshness.runtime import open_runtime
+
+    settings = _settings()
+    if not settings.uses_embedded_store:
+        out.print("a Qdrant server optimises its collections itself; nothing to do", highlight=False)
+        return
+    runtime = open_runtime(settings)
+    try:
+        before = runtime.store.unindexed_count()
+        started = time.perf_counter()
+        runtime.store.optimize()
+        took = time.perf_counter() - started
+        after = runtime.store.unindexed_count()
+    finally:
+        runtime.close()
+    out.print(f"optimised in {took:.1f}s: {before} points were not indexed, {after} remain", highlight=False)
+
+
 if __name__ == "__main__":
     main()

@@ -1,9 +1,10 @@
-"""Liveness and readiness: no key needed."""
+"""Liveness, readiness and metrics: no key needed."""
 
 from __future__ import annotations
 
 import anyio.to_thread
 from litestar import Request, Response, get
+from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from freshness.api import problem, runtime_of
@@ -39,3 +40,10 @@ async def ready(request: Request) -> Response:
         failing = [name for name in ("database", "store") if checks[name] != "ok"]
         return problem(503, "not-ready", "Not ready", f"not reachable: {', '.join(failing)}", "/ready", checks=checks)
     return Response({"status": "ready", "checks": checks})
+
+
+@get("/metrics", summary="Prometheus metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    runtime = runtime_of(request)
+    body = await anyio.to_thread.run_sync(runtime.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.clock import Clock, SystemClock
 from freshness.db import make_engine, make_session_factory, session_scope
+from freshness.metrics import Metrics
 from freshness.models import ServiceState
 from freshness.policy.holder import PolicyHolder
 from freshness.settings import Settings
@@ -52,6 +53,7 @@ class Runtime:
     policy: PolicyHolder
     clock: Clock
     cursors: CursorCodec
+    metrics: Metrics = field(default_factory=Metrics)
     extras: dict = field(default_factory=dict)
 
     def dense_size(self) -> int | None:
@@ -84,7 +86,7 @@ def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorSt
     except BaseException:
         engine.dispose()
         raise
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         engine=engine,
         sessions=sessions,
@@ -94,3 +96,5 @@ def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorSt
         clock=clock,
         cursors=CursorCodec(secret.encode()),
     )
+    runtime.metrics.watch_sources(runtime)
+    return runtime

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from freshness.errors import ConfigError
+from freshness.policy.durations import parse_duration
 
 DEFAULT_CONFIG_FILE = Path("config/freshness.toml")
 _SIZE = re.compile(r"^\s*(\d+)\s*([KMG]i?B|B)?\s*$", re.IGNORECASE)
@@ -26,7 +27,7 @@ def parse_size(value: str | int) -> int:
         return value
     match = _SIZE.match(value)
     if not match:
-        raise ConfigError(f"max_body: {value!r} is not a size such as 32MiB, 10MB or 1048576")
+        raise ValueError(f"{value!r} is not a size such as 32MiB, 10MB or 1048576")
     number, unit = match.groups()
     return int(number) * _UNITS[(unit or "b").lower()]
 
@@ -58,6 +59,16 @@ class Settings:
     vector_size: int | None = None
     hash_query_text: bool = False
     purge_retention_seconds: int = 7 * 86_400
+    # Scheduled jobs: how often each runs, and how a refresh fetches.
+    refresh_check_seconds: int = 5
+    sweep_interval_seconds: int = 300
+    purge_interval_seconds: int = 3_600
+    reconcile_interval_seconds: int = 600
+    job_lease_seconds: int = 900
+    job_run_retention_seconds: int = 30 * 86_400
+    refresh_timeout_seconds: int = 10
+    refresh_max_bytes: int = 10 * 2**20
+    refresh_max_redirects: int = 5
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -84,8 +95,10 @@ def _coerce(name: str, kind: Any, raw: Any) -> Any:
     try:
         if raw is None:
             return None
-        if name == "max_body":
+        if name in ("max_body", "refresh_max_bytes"):
             return parse_size(raw)
+        if name.endswith("_seconds") and isinstance(raw, str) and not raw.strip().isdigit():
+            return parse_duration(raw)
         if "bool" in text_kind:
             if isinstance(raw, bool):
                 return raw

@@ -1,6 +1,7 @@
 """ORM tables. Import from here so Alembic sees every table."""
 
 from freshness.models.audit import AuditChainHead, Retrieval, RetrievalChunk
+from freshness.models.jobs import JobLease, JobRun
 from freshness.models.keys import ApiKey
 from freshness.models.policy import PolicyVersion
 from freshness.models.service_state import ServiceState
@@ -12,6 +13,8 @@ __all__ = [
     "Retrieval",
     "RetrievalChunk",
     "Chunk",
+    "JobLease",
+    "JobRun",
     "Document",
     "PolicyVersion",
     "ServiceState",

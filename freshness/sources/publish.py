@@ -76,6 +76,7 @@ def publish(
             active.verified_at = max(active.verified_at, prepared.captured_at)
             session.flush()
             stats = PublishStats(len(prepared.documents), active.chunk_count, 0, 0, _ms(started))
+            runtime.metrics.publish_duration.labels("unchanged").observe(time.perf_counter() - started)
             return PublishResult(snapshot=snapshot_out(active), changed=False, stats=stats)
         dense_size = _settle_dense_size(session, runtime, prepared)
         snapshot, planned = _reserve(session, source, prepared, now)
@@ -91,6 +92,7 @@ def publish(
         _fail(runtime, snapshot.id, exc)
         raise
     stats = PublishStats(len(prepared.documents), len(planned), embedded, reused, _ms(started))
+    runtime.metrics.publish_duration.labels("changed").observe(time.perf_counter() - started)
     return PublishResult(snapshot=snapshot_out(snapshot), changed=True, stats=stats)
 
 

@@ -1,0 +1,120 @@
+"""Reconciliation: make the store hold exactly what the database says it should.
+
+The database is the authority. For every active snapshot, chunks without a point are indexed
+again from their text in the database, and points whose payload no longer matches are written
+again. Points of no ingesting, active or superseded snapshot are deleted.
+
+The store is read before the database: a point seen in the scroll was written by a publish whose
+snapshot row was committed before it, so it is never mistaken for an orphan.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from freshness.db import session_scope
+from freshness.models import Chunk, Snapshot, SnapshotState, Source
+from freshness.runtime import Runtime
+from freshness.vectorstore import ChunkPoint
+from freshness.vectorstore.embedders import bm25_document
+
+log = logging.getLogger("freshness.reconcile")
+PAGE = 1_000
+LIVE_STATES = (SnapshotState.INGESTING, SnapshotState.ACTIVE, SnapshotState.SUPERSEDED)
+
+
+def _expected_payload(source: Source, chunk: Chunk) -> dict[str, Any]:
+    return {
+        "source_id": source.id,
+        "snapshot_id": chunk.snapshot_id,
+        "source_class": source.source_class,
+        "tags": list(source.tags or []),
+        "chunk_id": chunk.chunk_id,
+        "document_id": chunk.document_id,
+    }
+
+
+def _differs(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
+    for key, value in expected.items():
+        got = actual.get(key)
+        if key == "tags":
+            if sorted(got or []) != sorted(value):
+                return True
+        elif got != value:
+            return True
+    return False
+
+
+def reconcile(runtime: Runtime, keep_alive=lambda: None) -> dict[str, int]:
+    store = runtime.store
+    points: dict[str, dict[str, Any]] = {}
+    offset: str | None = None
+    while True:
+        rows, offset = store.scroll_ids(offset, PAGE)
+        points.update(rows)
+        keep_alive()
+        if offset is None:
+            break
+
+    with session_scope(runtime.sessions) as session:
+        live = dict(session.execute(select(Snapshot.id, Snapshot.state).where(Snapshot.state.in_(LIVE_STATES))).all())
+        active = list(session.execute(
+            select(Snapshot, Source).join(Source, Source.id == Snapshot.source_id)
+            .where(Snapshot.state == SnapshotState.ACTIVE)
+        ).all())
+
+    orphans = [pid for pid, payload in points.items() if payload.get("snapshot_id") not in live]
+    for start in range(0, len(orphans), PAGE):
+        store.delete_ids(orphans[start : start + PAGE])
+    if orphans:
+        log.warning("deleted %d points that belong to no live snapshot", len(orphans))
+
+    missing_total = reindexed = without_dense = repaired = 0
+    for snapshot, source in active:
+        keep_alive()
+        with session_scope(runtime.sessions) as session:
+            chunks = list(session.scalars(select(Chunk).where(Chunk.snapshot_id == snapshot.id)))
+        expected = {c.chunk_id: (c, _expected_payload(source, c)) for c in chunks}
+        missing = [c for cid, (c, _) in expected.items() if cid not in points]
+        changed = [cid for cid, (_, want) in expected.items() if cid in points and _differs(want, points[cid])]
+        missing_total += len(missing)
+        if missing:
+            # Look again right before writing: a point that appeared since the scroll is left alone.
+            present = store.vectors([c.chunk_id for c in missing])
+            missing = [c for c in missing if c.chunk_id not in present]
+        for start in range(0, len(missing), runtime.settings.write_batch):
+            batch = missing[start : start + runtime.settings.write_batch]
+            dense: list[list[float] | None] = [None] * len(batch)
+            if snapshot.has_dense:
+                # The publisher's own vectors cannot be made again; BM25 still finds these chunks.
+                without_dense += len(batch)
+            elif runtime.embedder is not None:
+                dense = list(runtime.embedder.embed([c.text for c in batch]))
+            store.upsert([
+                ChunkPoint(c.chunk_id, bm25_document(c.text), vector, expected[c.chunk_id][1])
+                for c, vector in zip(batch, dense, strict=True)
+            ])
+            reindexed += len(batch)
+        if changed:
+            vectors = store.vectors(changed)
+            store.upsert([
+                ChunkPoint(cid, vectors[cid][0], vectors[cid][1], expected[cid][1]) for cid in changed if cid in vectors
+            ])
+            repaired += len(changed)
+            log.warning("snapshot %s: %d points had a payload that differs from the database; rewritten",
+                        snapshot.id, len(changed))
+        if missing:
+            log.warning("snapshot %s: %d chunks had no point; indexed again from the database",
+                        snapshot.id, len(missing))
+    return {
+        "points_checked": len(points),
+        "snapshots_checked": len(active),
+        "points_missing": missing_total,
+        "points_reindexed": reindexed,
+        "reindexed_without_dense": without_dense,
+        "payloads_changed": repaired,
+        "orphans_deleted": len(orphans),
+    }

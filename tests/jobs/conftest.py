@@ -1,0 +1,97 @@
+"""Scheduled-job fixtures: the app's runtime, a job runner, and a content server on loopback."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from freshness.jobs.runner import run_job
+from freshness.jobs.scheduler import JOBS
+from freshness.runtime import Runtime
+
+
+@pytest.fixture
+def runtime(admin) -> Runtime:
+    return admin.client.app.state.runtime
+
+
+@pytest.fixture
+def run(runtime):
+    """Run one job now, as the scheduler would; the recorded run (or None when skipped)."""
+
+    def go(name: str, holder: str = "test-scheduler"):
+        return run_job(runtime, JOBS[name], holder)
+
+    return go
+
+
+@dataclass
+class Page:
+    status: int = 200
+    body: str = ""
+    content_type: str = "text/plain; charset=utf-8"
+    etag: str | None = None
+
+
+@dataclass
+class ContentServer:
+    """Serves `pages[path]`; answers 304 when If-None-Match matches the page's ETag."""
+
+    url: str
+    pages: dict[str, Page] = field(default_factory=dict)
+    requests: list[dict[str, str]] = field(default_factory=list)
+
+
+@pytest.fixture
+def content_server() -> Iterator[ContentServer]:
+    state = ContentServer(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+            state.requests.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+            page = state.pages.get(self.path)
+            if page is None:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if page.status == 200 and page.etag and self.headers.get("If-None-Match") == page.etag:
+                self.send_response(304)
+                self.send_header("ETag", page.etag)
+                self.end_headers()
+                return
+            data = page.body.encode()
+            self.send_response(page.status)
+            self.send_header("Content-Type", page.content_type)
+            self.send_header("Content-Length", str(len(data)))
+            if page.etag:
+                self.send_header("ETag", page.etag)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def cli_env(settings, monkeypatch, tmp_path):
+    """Point the `freshness` command at the test's database and policy."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FRESHNESS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FRESHNESS_DATABASE_URL", settings.resolved_database_url)
+    monkeypatch.setenv("FRESHNESS_POLICY_FILE", str(settings.policy_file))
+    return settings
