@@ -6,29 +6,12 @@ import stat
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from freshness.auth.keys import KEY_PATTERN, bootstrap_admin_key, create_key, ensure_admin_key, revoke_key
-from freshness.cli import main
 from freshness.db import make_engine, make_session_factory, session_scope
 from freshness.vectorstore.edge import EdgeStore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "support-kb"
-
-
-@pytest.fixture
-def cli(settings, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FRESHNESS_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("FRESHNESS_DATABASE_URL", settings.resolved_database_url)
-    monkeypatch.setenv("FRESHNESS_POLICY_FILE", str(settings.policy_file))
-    monkeypatch.delenv("FRESHNESS_API_URL", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(main, list(args), catch_exceptions=False)
-
-    return run
 
 
 def test_keys_create_prints_the_key_alone_on_the_last_line_and_stores_only_its_hash(cli, settings):
