@@ -30,6 +30,7 @@ class LastRefresh(Struct):
 
 
 class SourceFreshness(Struct):
+    id: str
     source_id: str
     title: str
     owner: str
@@ -47,6 +48,7 @@ class SourceFreshness(Struct):
     stale_for: list[str]
     critical_task_classes: list[str]
     uri: str | None
+    last_refresh_outcome: str | None
     last_refresh: LastRefresh | None
 
     @property
@@ -75,6 +77,7 @@ def source_freshness(source: Source, active: Snapshot | None, policy: Policy, no
             next_at=source.next_refresh_at,
         )
     return SourceFreshness(
+        id=source.id,
         source_id=source.id,
         title=source.title,
         owner=source.owner,
@@ -92,6 +95,7 @@ def source_freshness(source: Source, active: Snapshot | None, policy: Policy, no
         stale_for=sorted(stale_for),
         critical_task_classes=sorted(t.name for t in users if t.criticality is Criticality.CRITICAL),
         uri=source.uri,
+        last_refresh_outcome=source.last_refresh_outcome,
         last_refresh=last,
     )
 

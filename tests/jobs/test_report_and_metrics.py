@@ -38,7 +38,7 @@ def test_report_lists_every_live_source_with_its_status_ages_and_blocked_task_cl
     assert body["counts"]["fresh"] == 2 and body["counts"]["never_published"] == 1
     assert body["critical_blocked"] == [] and body["points_not_indexed"] == 0
     price = items["price-list"]
-    assert price["status"] == "fresh" and price["source_class"] == "catalog"
+    assert price["status"] == "fresh" and price["source_class"] == "catalog" and price["id"] == "price-list"
     assert price["max_age_seconds"] == 86_400 and price["warn_age_seconds"] == 43_200
     assert price["strictest_max_age_seconds"] == 6 * 3600  # refund_decision's override
     assert price["critical_task_classes"] == ["refund_decision"]
