@@ -164,3 +164,13 @@ def publish(api: Api, source_id: str, documents: list[dict], expect: int = 201, 
     response = api.post(f"/v1/sources/{source_id}/snapshots", json={"documents": documents, **extra})
     assert response.status_code == expect, response.text
     return response.json()
+
+
+@pytest.fixture
+def cli_env(settings, monkeypatch, tmp_path):
+    """Point the `freshness` command at the test's database, data dir and policy."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FRESHNESS_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FRESHNESS_DATABASE_URL", settings.resolved_database_url)
+    monkeypatch.setenv("FRESHNESS_POLICY_FILE", str(settings.policy_file))
+    return settings

@@ -9,11 +9,7 @@ from freshness.cli import main
 
 
 @pytest.fixture
-def cli(settings, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FRESHNESS_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("FRESHNESS_DATABASE_URL", settings.resolved_database_url)
-    monkeypatch.setenv("FRESHNESS_POLICY_FILE", str(settings.policy_file))
+def cli(cli_env, monkeypatch):
     monkeypatch.delenv("FRESHNESS_API_URL", raising=False)
     runner = CliRunner()
 

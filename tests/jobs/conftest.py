@@ -86,12 +86,3 @@ def content_server() -> Iterator[ContentServer]:
         server.shutdown()
         server.server_close()
 
-
-@pytest.fixture
-def cli_env(settings, monkeypatch, tmp_path):
-    """Point the `freshness` command at the test's database and policy."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FRESHNESS_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("FRESHNESS_DATABASE_URL", settings.resolved_database_url)
-    monkeypatch.setenv("FRESHNESS_POLICY_FILE", str(settings.policy_file))
-    return settings
