@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,7 +46,12 @@ def make_engine(url: str) -> Engine:
         def _sqlite_begin(conn):  # noqa: ANN001
             # IMMEDIATE takes the write lock up front: a transaction that reads and then writes
             # cannot fail halfway with SQLITE_BUSY because another writer went first.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Read-only units of work (read_scope) take a plain deferred BEGIN: under WAL they read a
+            # consistent snapshot without waiting for, or blocking, the one writer.
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -53,6 +59,19 @@ def make_engine(url: str) -> Engine:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+READ_ONLY = "freshness_read_only"
+_read_binds: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def _read_bind(factory: sessionmaker[Session]) -> Engine:
+    engine = factory.kw["bind"]
+    bind = _read_binds.get(engine)
+    if bind is None:
+        # Shares the engine's pool; only the BEGIN it issues differs.
+        bind = _read_binds[engine] = engine.execution_options(**{READ_ONLY: True})
+    return bind
 
 
 @contextmanager
@@ -66,4 +85,18 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.rollback()
         raise
     finally:
+        session.close()
+
+
+@contextmanager
+def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads: it never takes SQLite's write lock, and writes nothing.
+
+    Everything it reads comes from one consistent snapshot of the database (SQLite WAL; on
+    PostgreSQL, each statement sees what was committed when it started)."""
+    session = factory(bind=_read_bind(factory))
+    try:
+        yield session
+    finally:
+        session.rollback()
         session.close()

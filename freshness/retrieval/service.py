@@ -1,9 +1,11 @@
 """Retrieve context for a task (SPEC §3): only active snapshots, judged by the policy, recorded.
 
-The store narrows the search to the snapshots the database calls active at the start of the
-unit of work; the same transaction then writes the audit record, and the response leaves only
-after it commits. A publish, rollback or retire committed by any replica before this request
-began is honoured because the active set comes from the shared database, never from a cache.
+Two units of work. The first only reads (no write lock): the snapshots the database calls active,
+the store search narrowed to them, the chunks and the verdicts. The second writes the audit record,
+after checking, in the same transaction, that every snapshot the answer uses is still active; if
+a publish, rollback or retire got in between, the answer is made again. The response leaves only
+after that transaction commits. The active set always comes from the shared database, never from
+a cache, so a change any replica committed before this request began is honoured.
 """
 
 from __future__ import annotations
@@ -13,33 +15,54 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from freshness.audit.writer import write_record
 from freshness.auth.keys import Principal
-from freshness.db import session_scope
+from freshness.db import read_scope, session_scope
 from freshness.errors import Conflict, FreshnessError, InvalidInput, Unavailable
 from freshness.ids import new_request_id
 from freshness.models import Chunk, Document, Retrieval, Snapshot, SnapshotState, Source
 from freshness.policy.model import Policy, TaskClass
-from freshness.policy.verdict import Freshness, is_served, judge_for_task
+from freshness.policy.verdict import Freshness, Verdict, is_served, judge_for_task
 from freshness.retrieval.schemas import Rejected, Result, RetrieveRequest, RetrieveResponse
-from freshness.runtime import Runtime
-from freshness.vectorstore import SearchFilter
+from freshness.runtime import DENSE_SIZE_KEY, Runtime, state_value
+from freshness.vectorstore import Hit, SearchFilter
 from freshness.vectorstore.embedders import bm25_query
 
 log = logging.getLogger("freshness.retrieval")
 SCAN_FACTOR = 10
 MAX_TOP_K = 100
+ATTEMPTS = 3  # answers made again when the served snapshots changed state meanwhile
 
 
-@dataclass
+@dataclass(frozen=True)
+class SourceFacts:
+    id: str
+    title: str
+    owner: str
+    uri: str | None
+    source_class: str
+
+
+@dataclass(frozen=True)
+class SnapshotFacts:
+    id: str
+    version: str | None
+    captured_at: datetime
+    verified_at: datetime
+    valid_until: datetime | None
+    content_hash: str
+
+
+@dataclass(frozen=True)
 class _Candidate:
-    source: Source
-    snapshot: Snapshot
+    source: SourceFacts
+    snapshot: SnapshotFacts
 
 
 def resolve_request_id(body_id: str | None, header_id: str | None) -> str:
@@ -80,27 +103,73 @@ def _validate(body: RetrieveRequest, policy: Policy, max_query: int, dense_size:
     return task
 
 
-def _active_candidates(session: Session, task: TaskClass, body: RetrieveRequest) -> dict[str, _Candidate]:
-    """snapshot id -> (source, snapshot) for every active snapshot of a live source the task may use."""
+# Statements built once: building a select costs more than running it on SQLite.
+_REQUEST_ID_USED = select(Retrieval.request_id).where(Retrieval.request_id == bindparam("request_id"))
+_ACTIVE = (
+    select(Snapshot.id)
+    .join(Source, Source.active_snapshot_id == Snapshot.id)
+    .where(Source.retired_at.is_(None), Snapshot.state == SnapshotState.ACTIVE)
+)
+_ACTIVE_OF_CLASSES = _ACTIVE.where(Source.source_class.in_(bindparam("classes", expanding=True)))
+_CANDIDATES = (
+    select(Source.id, Source.title, Source.owner, Source.uri, Source.source_class,
+           Snapshot.id, Snapshot.version, Snapshot.captured_at, Snapshot.verified_at, Snapshot.valid_until,
+           Snapshot.content_hash)
+    .join(Source, Source.active_snapshot_id == Snapshot.id)
+    .where(Snapshot.id.in_(bindparam("ids", expanding=True)), Source.retired_at.is_(None),
+           Snapshot.state == SnapshotState.ACTIVE)
+)
+_STILL_ACTIVE = _ACTIVE.where(Snapshot.id.in_(bindparam("ids", expanding=True)))
+_STILL_ACTIVE_LOCKED = _STILL_ACTIVE.with_for_update(read=True)
+_CHUNKS = (
+    select(Chunk.chunk_id, Chunk.snapshot_id, Chunk.document_id, Chunk.text, Chunk.content_hash, Document.uri)
+    .outerjoin(Document, (Document.snapshot_id == Chunk.snapshot_id) & (Document.document_id == Chunk.document_id))
+    .where(Chunk.chunk_id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def _active_snapshot_ids(session: Session, task: TaskClass, body: RetrieveRequest) -> set[str]:
+    """Ids of the active snapshots of live sources the task may use (only ids: the search needs no more)."""
+    filters = body.filters
+    if filters is None or not (filters.tags or filters.source_ids or filters.source_classes):
+        if task.source_classes is None:
+            return set(session.scalars(_ACTIVE))
+        return set(session.scalars(_ACTIVE_OF_CLASSES, {"classes": list(task.source_classes)}))
+    with_tags = bool(filters.tags)
     query = (
-        select(Source, Snapshot)
-        .join(Snapshot, Snapshot.id == Source.active_snapshot_id)
-        .where(Source.retired_at.is_(None), Snapshot.state == SnapshotState.ACTIVE)
+        select(Snapshot.id, Source.tags) if with_tags else select(Snapshot.id)
+    ).join(Source, Source.active_snapshot_id == Snapshot.id).where(
+        Source.retired_at.is_(None), Snapshot.state == SnapshotState.ACTIVE
     )
     if task.source_classes is not None:
         query = query.where(Source.source_class.in_(task.source_classes))
-    filters = body.filters
-    if filters is not None:
-        if filters.source_ids:
-            query = query.where(Source.id.in_(filters.source_ids))
-        if filters.source_classes:
-            query = query.where(Source.source_class.in_(filters.source_classes))
-    out: dict[str, _Candidate] = {}
-    for source, snapshot in session.execute(query):
-        if filters is not None and filters.tags and not set(filters.tags) & set(source.tags or []):
-            continue
-        out[snapshot.id] = _Candidate(source, snapshot)
-    return out
+    if filters.source_ids:
+        query = query.where(Source.id.in_(filters.source_ids))
+    if filters.source_classes:
+        query = query.where(Source.source_class.in_(filters.source_classes))
+    if not with_tags:
+        return set(session.scalars(query))
+    wanted = set(filters.tags)
+    return {snapshot_id for snapshot_id, tags in session.execute(query) if wanted & set(tags or [])}
+
+
+def _candidates(session: Session, snapshot_ids: set[str]) -> dict[str, _Candidate]:
+    """snapshot id -> the source and snapshot facts an answer and its audit record need, still active."""
+    if not snapshot_ids:
+        return {}
+    rows = session.execute(_CANDIDATES, {"ids": sorted(snapshot_ids)})
+    return {row[5]: _Candidate(SourceFacts(*row[:5]), SnapshotFacts(*row[5:])) for row in rows}
+
+
+def _still_active(session: Session, snapshot_ids: set[str]) -> bool:
+    """In the writing transaction: is every snapshot the answer uses still the active one of a live source?
+
+    On PostgreSQL the rows are share-locked until the audit record commits, so no activation or retire
+    can slip in between; SQLite's write lock, held since this transaction began, does the same."""
+    if not snapshot_ids:
+        return True
+    query = _STILL_ACTIVE_LOCKED if session.get_bind().dialect.name == "postgresql" else _STILL_ACTIVE
+    return len(set(session.scalars(query, {"ids": sorted(snapshot_ids)}))) == len(snapshot_ids)
 
 
 def retrieve(runtime: Runtime, principal: Principal, body: RetrieveRequest, header_request_id: str | None
@@ -109,7 +178,7 @@ def retrieve(runtime: Runtime, principal: Principal, body: RetrieveRequest, head
     settings = runtime.settings
     policy = runtime.policy.current
     request_id = resolve_request_id(body.request_id, header_request_id)
-    dense_size = runtime.dense_size() if body.vector is not None or runtime.embedder is not None else None
+    dense_size = _dense_size(runtime) if body.vector is not None or runtime.embedder is not None else None
     task = _validate(body, policy, settings.max_query_length, dense_size)
 
     try:
@@ -129,53 +198,78 @@ def retrieve(runtime: Runtime, principal: Principal, body: RetrieveRequest, head
 
 def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveRequest, task: TaskClass,
                          request_id: str, dense_size: int | None, started: float) -> RetrieveResponse:
+    for _ in range(ATTEMPTS):
+        with read_scope(runtime.sessions) as session:
+            if session.scalar(_REQUEST_ID_USED, {"request_id": request_id}) is not None:
+                raise Conflict(f"request id {request_id!r} was already used; send a new one or none")
+            response, candidates = _answer(runtime, session, body, task, request_id, dense_size)
+        used = {r.snapshot_id for r in response.results} | {r.snapshot_id for r in response.rejected}
+        with session_scope(runtime.sessions) as session:
+            if _still_active(session, used):
+                latency_ms = int((time.perf_counter() - started) * 1000)
+                write_record(session, runtime, principal, body, task, response, candidates, latency_ms)
+                return response
+        log.info("retrieval %s: a snapshot it used changed state meanwhile; answering again", request_id)
+    raise Unavailable("the sources changed state during the retrieval, so no context is served; retry")
+
+
+def _answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: TaskClass, request_id: str,
+            dense_size: int | None) -> tuple[RetrieveResponse, dict[str, _Candidate]]:
     policy = runtime.policy.current
-    with session_scope(runtime.sessions) as session:
-        if session.get(Retrieval, request_id) is not None:
-            raise Conflict(f"request id {request_id!r} was already used; send a new one or none")
-        now = runtime.clock.now()
-        candidates = _active_candidates(session, task, body)
-        served: list[tuple[int, Result]] = []
-        scanned_rejected: list[tuple[int, Rejected]] = []
-        if candidates:
-            hits = _search(runtime, body, candidates, dense_size)
-            served, scanned_rejected = _judge(session, task, policy, hits, candidates, body.top_k, now)
-        results = [result for _, result in served]
-        if len(served) < body.top_k:
-            # Fewer than top_k passed: every scanned rejection explains the short answer.
-            rejected = [r for _, r in scanned_rejected]
-        else:
-            last_served = served[-1][0]
-            rejected = [r for position, r in scanned_rejected if position < last_served]
-        usable = sum(1 for r in results if r.freshness in (Freshness.FRESH, Freshness.WARN))
-        if usable < task.min_fresh_results:
-            status = "insufficient_context"
-        elif any(r.freshness != Freshness.FRESH for r in results):
-            status = "flagged"
-        else:
-            status = "ok"
-        response = RetrieveResponse(
-            request_id=request_id,
-            status=status,
-            task_class=task.name,
-            policy_version=policy.version,
-            served_at=now,
-            results=results,
-            rejected=rejected,
-        )
-        latency_ms = int((time.perf_counter() - started) * 1000)
-        write_record(session, runtime, principal, body, task, response, candidates, latency_ms)
-    return response
+    now = runtime.clock.now()
+    active = _active_snapshot_ids(session, task, body)
+    served: list[tuple[int, Result]] = []
+    scanned_rejected: list[tuple[int, Rejected]] = []
+    candidates: dict[str, _Candidate] = {}
+    if active:
+        hits = _search(runtime, body, active, dense_size)
+        served, scanned_rejected, candidates = _judge(session, task, policy, hits, active, body.top_k, now)
+    results = [result for _, result in served]
+    if len(served) < body.top_k:
+        # Fewer than top_k passed: every scanned rejection explains the short answer.
+        rejected = [r for _, r in scanned_rejected]
+    else:
+        last_served = served[-1][0]
+        rejected = [r for position, r in scanned_rejected if position < last_served]
+    usable = sum(1 for r in results if r.freshness in (Freshness.FRESH, Freshness.WARN))
+    if usable < task.min_fresh_results:
+        status = "insufficient_context"
+    elif any(r.freshness != Freshness.FRESH for r in results):
+        status = "flagged"
+    else:
+        status = "ok"
+    response = RetrieveResponse(
+        request_id=request_id,
+        status=status,
+        task_class=task.name,
+        policy_version=policy.version,
+        served_at=now,
+        results=results,
+        rejected=rejected,
+    )
+    return response, candidates
 
 
-def _search(runtime: Runtime, body: RetrieveRequest, candidates: dict[str, _Candidate], dense_size: int | None):
+def _dense_size(runtime: Runtime) -> int | None:
+    """The collection's dense size. Once set it never changes, so it is read once per process."""
+    size = runtime.extras.get(DENSE_SIZE_KEY)
+    if size is None:
+        with read_scope(runtime.sessions) as session:
+            value = state_value(session, DENSE_SIZE_KEY)
+        size = int(value) if value else None
+        if size is not None:
+            runtime.extras[DENSE_SIZE_KEY] = size
+    return size
+
+
+def _search(runtime: Runtime, body: RetrieveRequest, active: set[str], dense_size: int | None):
     sparse = bm25_query(body.query)
     dense = body.vector
     if dense is None and runtime.embedder is not None and dense_size is not None:
         dense = runtime.embedder.embed([body.query])[0]
     filters = body.filters
     where = SearchFilter(
-        snapshot_ids=sorted(candidates),
+        snapshot_ids=sorted(active),
         source_ids=list(filters.source_ids) if filters else [],
         source_classes=list(filters.source_classes) if filters else [],
         tags=list(filters.tags) if filters else [],
@@ -186,32 +280,44 @@ def _search(runtime: Runtime, body: RetrieveRequest, candidates: dict[str, _Cand
     return runtime.store.search(sparse if sparse.indices else None, dense, where, limit)
 
 
-def _judge(session, task, policy, hits, candidates, top_k, now):
-    chunk_ids = [h.id for h in hits]
-    chunks = {c.chunk_id: c for c in session.scalars(select(Chunk).where(Chunk.chunk_id.in_(chunk_ids)))}
-    doc_keys = {(c.snapshot_id, c.document_id) for c in chunks.values()}
-    uris: dict[tuple[str, str], str | None] = {}
-    if doc_keys:
-        rows = session.execute(
-            select(Document.snapshot_id, Document.document_id, Document.uri).where(
-                tuple_(Document.snapshot_id, Document.document_id).in_(list(doc_keys))
-            )
-        )
-        uris = {(s, d): u for s, d, u in rows}
+def _judge(session: Session, task: TaskClass, policy: Policy, hits, active: set[str], top_k: int, now: datetime
+           ) -> tuple[list[tuple[int, Result]], list[tuple[int, Rejected]], dict[str, _Candidate]]:
+    """Walk the ranking: verdicts from the snapshot facts, texts only for the chunks served.
+
+    A point's payload names its snapshot (written once at publish, never changed), so the verdict
+    needs no chunk row; the database still decides which snapshots are active, and a served chunk
+    must have its row in that snapshot."""
+    # The database has the last word: a point whose snapshot is not active now is never served.
+    candidates = _candidates(session, {h.payload.get("snapshot_id") for h in hits} & active)
     served: list[tuple[int, Result]] = []
     rejected: list[tuple[int, Rejected]] = []
+    passing: list[tuple[int, Hit, _Candidate, Verdict]] = []
     for position, hit in enumerate(hits):
-        if len(served) >= top_k:
-            break
-        chunk = chunks.get(hit.id)
-        # The database has the last word: a point whose snapshot is not active now is never served.
-        if chunk is None or chunk.snapshot_id not in candidates:
+        candidate = candidates.get(hit.payload.get("snapshot_id"))
+        if candidate is None:
             continue
-        candidate = candidates[chunk.snapshot_id]
         klass = policy.source_classes[candidate.source.source_class]
         verdict = judge_for_task(task, klass, candidate.snapshot.verified_at, candidate.snapshot.valid_until, now)
         if is_served(task, verdict):
-            result = Result(
+            passing.append((position, hit, candidate, verdict))
+        else:
+            rejected.append((position, Rejected(
+                chunk_id=hit.id,
+                source_id=candidate.source.id,
+                snapshot_id=candidate.snapshot.id,
+                reason=verdict.freshness.value,
+                age_seconds=verdict.age_seconds,
+                max_age_seconds=verdict.max_age_seconds,
+            )))
+    # Texts for the first top_k passing chunks; one whose row is missing is skipped for the next.
+    while passing and len(served) < top_k:
+        batch, passing = passing[: top_k - len(served)], passing[top_k - len(served):]
+        rows = _chunk_rows(session, [hit.id for _, hit, _, _ in batch])
+        for position, hit, candidate, verdict in batch:
+            chunk = rows.get(hit.id)
+            if chunk is None or chunk.snapshot_id != candidate.snapshot.id:
+                continue
+            served.append((position, Result(
                 rank=len(served) + 1,
                 chunk_id=chunk.chunk_id,
                 text=chunk.text,
@@ -221,21 +327,17 @@ def _judge(session, task, policy, hits, candidates, top_k, now):
                 snapshot_id=candidate.snapshot.id,
                 snapshot_version=candidate.snapshot.version,
                 document_id=chunk.document_id,
-                uri=uris.get((chunk.snapshot_id, chunk.document_id)),
+                uri=chunk.uri,
                 captured_at=candidate.snapshot.captured_at,
                 verified_at=candidate.snapshot.verified_at,
                 age_seconds=verdict.age_seconds,
                 freshness=verdict.freshness.value,
                 content_hash=chunk.content_hash,
-            )
-            served.append((position, result))
-        else:
-            rejected.append((position, Rejected(
-                chunk_id=chunk.chunk_id,
-                source_id=candidate.source.id,
-                snapshot_id=candidate.snapshot.id,
-                reason=verdict.freshness.value,
-                age_seconds=verdict.age_seconds,
-                max_age_seconds=verdict.max_age_seconds,
             )))
-    return served, rejected
+    return served, rejected, candidates
+
+
+def _chunk_rows(session: Session, chunk_ids: list[str]) -> dict:
+    """chunk id -> (chunk_id, snapshot_id, document_id, text, content_hash, uri of its document)."""
+    rows = session.execute(_CHUNKS, {"ids": chunk_ids})
+    return {row.chunk_id: row for row in rows}
