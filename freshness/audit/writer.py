@@ -6,7 +6,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from freshness.audit.chain import record_hash
@@ -70,6 +70,17 @@ def build_content(
     }
 
 
+# Core statements built once; the ORM unit of work costs more than the rows it writes.
+_LOCK_HEAD = select(AuditChainHead.seq, AuditChainHead.last_hash).where(AuditChainHead.id == 1).with_for_update()
+_INSERT_RECORD = Retrieval.__table__.insert()
+_INSERT_CHUNKS = RetrievalChunk.__table__.insert()
+_MOVE_HEAD = (
+    AuditChainHead.__table__.update()
+    .where(AuditChainHead.__table__.c.id == 1)
+    .values(seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+)
+
+
 def write_record(
     session: Session,
     runtime: Runtime,
@@ -79,15 +90,16 @@ def write_record(
     response: RetrieveResponse,
     candidates: dict,
     latency_ms: int,
-) -> Retrieval:
+) -> tuple[int, str]:
+    """Append the record to the chain in the caller's transaction; returns its seq and hash."""
     content = build_content(runtime, principal, body, task, response, candidates, latency_ms)
     # Locking the head row serialises audit writes, so the chain stays linear across threads and replicas.
-    head = session.scalar(select(AuditChainHead).where(AuditChainHead.id == 1).with_for_update())
+    head = session.execute(_LOCK_HEAD).first()
     if head is None:
         raise RuntimeError("the audit chain head is missing; run `freshness db upgrade`")
     seq = head.seq + 1
     digest = record_hash(head.last_hash, content)
-    record = Retrieval(
+    session.execute(_INSERT_RECORD, [dict(
         request_id=response.request_id,
         seq=seq,
         served_at=response.served_at,
@@ -98,9 +110,7 @@ def write_record(
         content=content,
         prev_hash=head.last_hash,
         record_hash=digest,
-    )
-    session.add(record)
-    session.flush()
+    )])
     rows = [
         dict(request_id=response.request_id, seq=seq, kind="served", rank=r.rank, chunk_id=r.chunk_id,
              source_id=r.source_id, snapshot_id=r.snapshot_id, freshness=r.freshness, age_seconds=r.age_seconds,
@@ -113,11 +123,9 @@ def write_record(
         for r in response.rejected
     ]
     if rows:
-        session.execute(RetrievalChunk.__table__.insert(), rows)
-    head.seq = seq
-    head.last_hash = digest
-    session.flush()
-    return record
+        session.execute(_INSERT_CHUNKS, rows)
+    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
+    return seq, digest
 
 
 def _max_age(runtime: Runtime, task: TaskClass, source_class: str) -> int:
