@@ -125,11 +125,22 @@ def verify_chain(session: Session) -> dict[str, Any]:
             expected_seq = record.seq + 1
             last_seq = record.seq
     head = session.get(AuditChainHead, 1)
-    if head is not None and (head.seq != last_seq or head.last_hash != expected_prev):
+    if head is None or (head.seq == last_seq and head.last_hash == expected_prev):
+        return {"ok": True, "records_checked": checked, "first_bad": None}
+    if head.seq > last_seq:
         return {"ok": False, "records_checked": checked,
                 "first_bad": {"seq": last_seq + 1, "request_id": None,
                               "problem": f"records after seq {last_seq} are missing (the chain head is at {head.seq})"}}
-    return {"ok": True, "records_checked": checked, "first_bad": None}
+    # Every record up to here links, so the first one the head does not vouch for is the culprit: one
+    # past the head (appended without moving it), or the last one (rewritten and rehashed).
+    culprit_seq = head.seq + 1 if head.seq < last_seq else last_seq
+    culprit = session.scalar(select(Retrieval).where(Retrieval.seq == culprit_seq))
+    if culprit is None:  # no records at all, yet the head was moved off the genesis hash
+        return {"ok": False, "records_checked": 0,
+                "first_bad": {"seq": 0, "request_id": None, "problem": "the chain head was changed"}}
+    problem = (f"inserted after the chain head (seq {head.seq})" if head.seq < last_seq
+               else "the record's hash is not the chain head's (the record or the head was changed)")
+    return _bad(culprit_seq - 1, culprit, problem)
 
 
 def _check(record: Retrieval, expected_seq: int, expected_prev: str, chunks: list[tuple]) -> str | None:
