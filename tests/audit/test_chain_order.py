@@ -109,11 +109,7 @@ CASES = [
 
 
 @pytest.fixture
-def cli(settings, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FRESHNESS_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("FRESHNESS_DATABASE_URL", settings.resolved_database_url)
-    monkeypatch.setenv("FRESHNESS_POLICY_FILE", str(settings.policy_file))
+def cli(cli_env):
     runner = CliRunner()
     return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
 
