@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,9 @@ from freshness.errors import StoreLocked, Unavailable
 from freshness.vectorstore.base import DENSE, INDEXED_FIELDS, SPARSE, ChunkPoint, Hit, SearchFilter, SparseVec
 
 RRF_K = 60
+# The binding holds the GIL for a whole write: at most this many points per call, and a thread switch
+# between calls, so that a retrieval waits for one short write, not for a publisher's whole batch.
+WRITE_SLICE = 32
 
 
 def _uuid_str(value: Any) -> str:
@@ -69,8 +73,11 @@ class EdgeStore:
             if p.dense is not None:
                 vector[DENSE] = p.dense
             batch.append(qe.Point(p.id, vector, p.payload))
-        with self._lock:
-            self.shard.update(qe.UpdateOperation.upsert_points(batch))
+        for start in range(0, len(batch), WRITE_SLICE):
+            if start:
+                time.sleep(0)  # let a waiting retrieval have the GIL
+            with self._lock:
+                self.shard.update(qe.UpdateOperation.upsert_points(batch[start : start + WRITE_SLICE]))
 
     def delete_ids(self, ids: list[str]) -> None:
         if ids:
