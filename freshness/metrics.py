@@ -75,7 +75,7 @@ class SourceCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        from freshness.db import session_scope
+        from freshness.db import read_scope
         from freshness.sources.report import count_by_status, freshness_report
 
         rt = self._runtime
@@ -85,7 +85,7 @@ class SourceCollector(Collector):
         by_status = GaugeMetricFamily(
             "freshness_sources", "Live sources by freshness status.", labels=["status"])
         try:
-            with session_scope(rt.sessions) as session:
+            with read_scope(rt.sessions) as session:
                 rows = freshness_report(session, rt.policy.current, rt.clock.now())
         except Exception as exc:  # a scrape must not fail because the database blinked
             log.warning("cannot read sources for metrics: %s", exc)

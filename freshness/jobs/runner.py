@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from freshness.db import session_scope
+from freshness.db import read_scope, session_scope
 from freshness.models import JobLease, JobRun
 from freshness.runtime import Runtime
 from freshness.settings import Settings
@@ -124,12 +124,14 @@ def run_job(runtime: Runtime, job: Job, holder: str) -> JobRun | None:
         release_lease(runtime, job.name, holder)
 
 
-def list_runs(runtime_sessions, *, job: str | None = None, limit: int = 20) -> list[JobRun]:
-    with session_scope(runtime_sessions) as session:
+def list_runs(sessions, *, job: str | None = None, limit: int = 20) -> list[JobRun]:
+    with read_scope(sessions) as session:
         query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
         if job:
             query = query.where(JobRun.job == job)
-        return list(session.scalars(query))
+        runs = list(session.scalars(query))
+        session.expunge_all()  # keep them loaded: the read scope ends with a rollback
+        return runs
 
 
 def prune_runs(runtime: Runtime) -> int:

@@ -18,7 +18,7 @@ import msgspec
 from sqlalchemy import exists, select
 
 from freshness.auth.keys import Principal, Role
-from freshness.db import session_scope
+from freshness.db import read_scope, session_scope
 from freshness.errors import Conflict, FreshnessError, InvalidInput
 from freshness.models import Snapshot, SnapshotState, Source
 from freshness.refresh.files import read_documents
@@ -160,7 +160,7 @@ def _due_query(now: datetime):
 
 
 def has_due(runtime: Runtime) -> bool:
-    with session_scope(runtime.sessions) as session:
+    with read_scope(runtime.sessions) as session:
         return bool(session.scalar(select(exists(_due_query(runtime.clock.now())))))
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from litestar import Request, get
 
-from freshness.api import ANY_KEY, call, in_transaction
+from freshness.api import ANY_KEY, call
 from freshness.auth.keys import Principal
+from freshness.db import read_scope
 from freshness.errors import InvalidInput
 from freshness.runtime import Runtime
 from freshness.sources.report import STATUSES, count_by_status, freshness_report
@@ -40,7 +41,8 @@ async def freshness_endpoint(request: Request) -> dict:
                 "critical_blocked": sorted(row.source_id for row in everything if row.blocks_critical),
             }
 
-        report = in_transaction(rt, tx)
+        with read_scope(rt.sessions) as session:
+            report = tx(session)
         try:
             report["points_not_indexed"] = rt.store.unindexed_count()
         except Exception:  # the report is about the database; a store hiccup must not hide it
