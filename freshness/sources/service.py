@@ -129,7 +129,11 @@ def update_source(
         source.uri = body.uri
         source.next_refresh_at = now if body.uri else None
     if body.refresh_interval is not UNSET:
-        source.refresh_interval_seconds = _refresh_seconds(body.refresh_interval)
+        interval = _refresh_seconds(body.refresh_interval)
+        if interval != source.refresh_interval_seconds and source.uri:
+            # A new interval starts now: the next refresh is due at once, then every interval.
+            source.next_refresh_at = now
+        source.refresh_interval_seconds = interval
     if body.metadata is not UNSET:
         _check_metadata(body.metadata)
         source.metadata_ = body.metadata

@@ -187,3 +187,22 @@ def test_an_empty_folder_is_a_recorded_failure_not_an_empty_snapshot(admin, run,
     report = _report(admin, "empty-faq")
     assert report["status"] == "never_published"
     assert "no .md, .txt or .html" in report["last_refresh"]["error"]
+
+
+def test_a_new_refresh_interval_makes_the_source_due_at_once(admin, run, clock, tmp_path):
+    folder = tmp_path / "faq"
+    folder.mkdir()
+    (folder / "shipping.md").write_text("# Shipping\nParcels leave the warehouse within two working days.")
+    register(admin, "shipping-faq", "faq", uri=folder.as_uri())
+    assert run("refresh").counts["published"] == 1
+    # Without an interval the source is fetched once, when registered.
+    clock.advance(days=1)
+    assert run("refresh") is None
+    assert _report(admin, "shipping-faq")["last_refresh"]["next_at"] is None
+    patched = admin.patch("/v1/sources/shipping-faq", json={"refresh_interval": "2h"})
+    assert patched.status_code == 200, patched.text
+    assert run("refresh").counts["unchanged"] == 1
+    clock.advance(hours=1)
+    assert run("refresh") is None
+    clock.advance(hours=1, seconds=1)
+    assert run("refresh").counts["unchanged"] == 1
