@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from freshness.errors import PolicyInvalid
-from freshness.policy.durations import DurationError, parse_duration
+from freshness.policy.durations import DurationError, format_duration, parse_duration
 from freshness.policy.model import Criticality, OnStale, Policy, SourceClass, TaskClass
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -38,7 +38,8 @@ def _table(key: str, value: Any) -> dict[str, Any]:
 def _unknown(key: str, table: dict[str, Any], allowed: set[str]) -> None:
     extra = sorted(set(table) - allowed)
     if extra:
-        raise _fail(f"{key}.{extra[0]}", f"unknown key; allowed keys are {', '.join(sorted(allowed))}")
+        name = f"{key}.{extra[0]}" if key else extra[0]
+        raise _fail(name, f"unknown key; allowed keys are {', '.join(sorted(allowed))}")
 
 
 def _source_class(name: str, raw: Any) -> SourceClass:
@@ -86,6 +87,9 @@ def _task_class(name: str, raw: Any, source_classes: dict[str, SourceClass]) -> 
         raw_classes = table["source_classes"]
         if not isinstance(raw_classes, list) or not all(isinstance(c, str) for c in raw_classes):
             raise _fail(f"{key}.source_classes", "expected a list of source class names")
+        if not raw_classes:
+            raise _fail(f"{key}.source_classes",
+                        "is empty, so the task class could never be served; leave it out to allow every class")
         for klass in raw_classes:
             if klass not in source_classes:
                 raise _fail(f"{key}.source_classes", f"unknown source class {klass!r}")
@@ -98,6 +102,10 @@ def _task_class(name: str, raw: Any, source_classes: dict[str, SourceClass]) -> 
             if allowed_classes is not None and klass not in allowed_classes:
                 raise _fail(f"{key}.max_age.{klass}", "the task class does not use this source class")
             overrides[klass] = _duration(f"{key}.max_age.{klass}", value)
+            if overrides[klass] > source_classes[klass].max_age:
+                own = format_duration(source_classes[klass].max_age)
+                raise _fail(f"{key}.max_age.{klass}",
+                            f"must not be longer than the class's own max_age ({own}); an override only tightens it")
     return TaskClass(
         name=name,
         criticality=criticality,
@@ -137,7 +145,7 @@ def parse_policy(text: str, origin: str = "policy") -> Policy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyInvalid(f"{origin} is not valid TOML: {exc}", key=None) from exc
-    _unknown("(top level)", data, {"source_classes", "task_classes"})
+    _unknown("", data, {"source_classes", "task_classes"})
     raw_sources = _table("source_classes", data.get("source_classes", {}))
     raw_tasks = _table("task_classes", data.get("task_classes", {}))
     if not raw_sources:

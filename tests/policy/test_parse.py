@@ -244,6 +244,11 @@ INVALID = [
     pytest.param(GOOD.replace("[source_classes.catalog]", '[source_classes."price list"]'),
                  "source_classes.price list", id="class name with a space"),
     pytest.param('[task_classes.chat]\ncriticality = "low"\n', "source_classes", id="no source classes"),
+    pytest.param(GOOD.replace('catalog = "6h"', 'catalog = "48h"'),
+                 "task_classes.refund_decision.max_age.catalog", id="override looser than the class"),
+    pytest.param(GOOD.replace('["policy", "catalog"]', "[]").replace('max_age = { catalog = "6h" }\n', ""),
+                 "task_classes.refund_decision.source_classes", id="source_classes empty"),
+    pytest.param("owner = 'me'\n" + GOOD, "owner", id="unknown top-level key"),
     pytest.param('[source_classes.faq]\nmax_age = "30d"\n', "task_classes", id="no task classes"),
 ]
 
@@ -255,6 +260,17 @@ def test_an_invalid_policy_is_refused_naming_the_key(text: str, key: str) -> Non
     assert key in str(error)
     assert error.status == 422
     assert error.type == "policy-invalid"
+
+
+def test_messages_say_why_an_override_or_an_empty_list_is_refused() -> None:
+    looser = refused(GOOD.replace('catalog = "6h"', 'catalog = "48h"'))
+    assert "only tightens" in str(looser) and "(1d)" in str(looser)
+    empty = refused(GOOD.replace('["policy", "catalog"]', "[]").replace('max_age = { catalog = "6h" }\n', ""))
+    assert "never be served" in str(empty)
+    top = refused("owner = 'me'\n" + GOOD)
+    assert top.extra["key"] == "owner"
+    # An override as long as the class's own max age changes nothing, and is accepted.
+    assert parse_policy(GOOD.replace('catalog = "6h"', 'catalog = "24h"')).task_classes["refund_decision"]
 
 
 def test_invalid_toml_is_refused_with_the_parser_position() -> None:
