@@ -3,8 +3,9 @@
 Unlike the other use cases this one spans several transactions, because indexing a large
 snapshot must not hold a database transaction open:
 
-1. reserve: check, then insert the snapshot as `ingesting` with its documents and chunks
-   (a unique index allows one ingesting snapshot per source: a second publish gets 409);
+1. reserve: check, then insert the snapshot as `ingesting` with its documents (a unique index
+   allows one ingesting snapshot per source: a second publish gets 409); its chunk rows follow in
+   short transactions, so that a large snapshot never holds the database's write lock for long;
 2. index: write points to the store in small batches, reusing vectors of unchanged chunks;
 3. activate: in one transaction, supersede the previous snapshot and make this one active.
 
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
-from freshness.db import session_scope
+from freshness.db import read_scope, session_scope
 from freshness.errors import Conflict, FreshnessError, InvalidInput
 from freshness.ids import new_chunk_id, new_snapshot_id
 from freshness.models import Chunk, Document, ServiceState, Snapshot, SnapshotState, Source
@@ -40,6 +41,8 @@ from freshness.vectorstore.embedders import bm25_document
 
 Progress = Callable[[int, int], None]
 STALE_HEARTBEAT = timedelta(minutes=10)
+# Retrievals write their audit records between these transactions (SQLite has one writer at a time).
+CHUNK_ROWS_PER_TRANSACTION = 1_000
 
 
 @dataclass
@@ -79,9 +82,12 @@ def publish(
             runtime.metrics.publish_duration.labels("unchanged").observe(time.perf_counter() - started)
             return PublishResult(snapshot=snapshot_out(active), changed=False, stats=stats)
         dense_size = _settle_dense_size(session, runtime, prepared)
-        snapshot, planned = _reserve(session, source, prepared, now)
+        snapshot, planned, chunk_rows = _reserve(session, source, prepared, now)
 
     try:
+        for start in range(0, len(chunk_rows), CHUNK_ROWS_PER_TRANSACTION):
+            with session_scope(runtime.sessions) as session:
+                session.execute(Chunk.__table__.insert(), chunk_rows[start : start + CHUNK_ROWS_PER_TRANSACTION])
         if dense_size is not None:
             # Only now that the size is committed: a refused publish must not leave the store set up for it.
             runtime.store.ensure_dense(dense_size)
@@ -121,7 +127,7 @@ def _settle_dense_size(session: Session, runtime: Runtime, prepared: PreparedSna
 
 def _reserve(
     session: Session, source: Source, prepared: PreparedSnapshot, now: datetime
-) -> tuple[Snapshot, list[_PlannedChunk]]:
+) -> tuple[Snapshot, list[_PlannedChunk], list[dict]]:
     snapshot = Snapshot(
         id=new_snapshot_id(),
         source_id=source.id,
@@ -182,9 +188,7 @@ def _reserve(
                 )
             )
     session.execute(Document.__table__.insert(), [_columns(Document, d) for d in documents])
-    for start in range(0, len(chunk_rows), 5_000):
-        session.execute(Chunk.__table__.insert(), chunk_rows[start : start + 5_000])
-    return snapshot, planned
+    return snapshot, planned, chunk_rows
 
 
 def _columns(model: type, row: dict) -> dict:
@@ -194,7 +198,7 @@ def _columns(model: type, row: dict) -> dict:
 
 def _reusable(runtime: Runtime, source_id: str, hashes: set[str]) -> dict[str, str]:
     """content hash -> a point id of the same text in a retained snapshot of this source."""
-    with session_scope(runtime.sessions) as session:
+    with read_scope(runtime.sessions) as session:
         rows = session.execute(
             select(Chunk.content_hash, Chunk.chunk_id)
             .join(Snapshot, Snapshot.id == Chunk.snapshot_id)
