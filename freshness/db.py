@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,9 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # SQLite has one writer at a time. Threads of this process queue for it here; left to SQLite's
+        # busy handler they would poll with sleeps of up to 100 ms and come out in no order.
+        writer = threading.Lock()
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
@@ -50,11 +54,44 @@ def make_engine(url: str) -> Engine:
             # consistent snapshot without waiting for, or blocking, the one writer.
             if conn.get_execution_options().get(READ_ONLY):
                 conn.exec_driver_sql("BEGIN")
-            else:
+                return
+            # A thread that already writes and opens a second write transaction waits the busy timeout
+            # here, then meets SQLite's own lock, as it did without this queue.
+            if writer.acquire(timeout=WRITER_WAIT):
+                conn.info[_HOLDS_WRITER] = writer
+            try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _release_writer(conn.info)
+                raise
+
+        @event.listens_for(engine, "commit")
+        def _sqlite_commit(conn):  # noqa: ANN001
+            # Fired just before the COMMIT: the next writer's BEGIN IMMEDIATE meets SQLite's busy
+            # handler for at most the commit itself.
+            _release_writer(conn.info)
+
+        @event.listens_for(engine, "rollback")
+        def _sqlite_rollback(conn):  # noqa: ANN001
+            _release_writer(conn.info)
+
+        @event.listens_for(engine.pool, "checkin")
+        def _sqlite_checkin(_dbapi_conn, record):  # noqa: ANN001
+            # Whatever happened to the transaction, a connection back in the pool holds no turn.
+            _release_writer(record.info)
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+WRITER_WAIT = 30.0
+_HOLDS_WRITER = "freshness_holds_writer"
+
+
+def _release_writer(info: dict) -> None:
+    lock = info.pop(_HOLDS_WRITER, None)
+    if lock is not None:
+        lock.release()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
