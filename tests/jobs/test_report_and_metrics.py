@@ -153,3 +153,8 @@ def test_metrics_count_retrievals_rejections_publishes_jobs_and_source_ages(admi
     assert _value(statuses, "freshness_sources", status="stale") == 2
     assert _value(statuses, "freshness_sources", status="never_published") == 1
     assert _value(statuses, "freshness_sources", status="fresh") == 0
+
+
+def test_the_openapi_description_lists_the_report_and_metrics(client):
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    assert "/v1/freshness" in paths and "/metrics" in paths
