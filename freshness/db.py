@@ -24,13 +24,19 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+SQLITE_POOL = 40  # anyio's default worker thread limit
+
+
 def make_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # As many pooled connections as worker threads: a connection opened past the pool is closed
+        # after use, and opening one (WAL pragmas included) costs more than a retrieval's queries.
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               pool_size=SQLITE_POOL, max_overflow=SQLITE_POOL)
         # SQLite has one writer at a time. Threads of this process queue for it here; left to SQLite's
         # busy handler they would poll with sleeps of up to 100 ms and come out in no order.
         writer = threading.Lock()
