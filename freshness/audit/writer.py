@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.audit.chain import record_hash
 from freshness.auth.keys import Principal
+from freshness.db import session_scope
 from freshness.models import AuditChainHead, Retrieval, RetrievalChunk
 from freshness.policy.model import TaskClass
 from freshness.retrieval.schemas import RetrieveRequest, RetrieveResponse
@@ -131,3 +135,68 @@ def write_record(
 def _max_age(runtime: Runtime, task: TaskClass, source_class: str) -> int:
     klass = runtime.policy.current.source_classes.get(source_class)
     return task.max_age_for(klass) if klass else 0
+
+
+class GroupCommit:
+    """Audit records of concurrent retrievals appended in one transaction (group commit).
+
+    A retrieval hands over its record and waits. The first waiter that finds no transaction in
+    progress takes every record queued so far, writes them in order in one transaction and
+    commits; then the next waiter leads the records that queued meanwhile. Each retrieval still
+    answers only after its own record has committed. If the shared transaction fails, each of its
+    records is tried again alone, so one bad record fails only its own retrieval.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._cond = threading.Condition()
+        self._queue: list[PendingRecord] = []
+        self._leading = False
+
+    def submit(self, pending: PendingRecord) -> bool:
+        """Write the record; False when a snapshot it used was no longer active (nothing written)."""
+        with self._cond:
+            self._queue.append(pending)
+            while not pending.finished and self._leading:
+                self._cond.wait()
+            if not pending.finished:
+                self._leading = True
+                batch, self._queue = self._queue, []
+        if not pending.finished:
+            try:
+                self._write(batch)
+            finally:
+                with self._cond:
+                    for item in batch:
+                        item.finished = True
+                    self._leading = False
+                    self._cond.notify_all()
+        if pending.error is not None:
+            raise pending.error
+        return pending.written
+
+    def _write(self, batch: list[PendingRecord]) -> None:
+        try:
+            with session_scope(self._sessions) as session:
+                for item in batch:
+                    item.written = item.write(session)
+        except BaseException as exc:  # noqa: BLE001 - retried one by one below
+            if len(batch) == 1:
+                batch[0].written, batch[0].error = False, exc
+                return
+            for item in batch:
+                try:
+                    with session_scope(self._sessions) as session:
+                        item.written = item.write(session)
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting retrieval
+                    item.written, item.error = False, exc
+
+
+@dataclass
+class PendingRecord:
+    """One retrieval's record: `write` appends it in the given session, or returns False to refuse it."""
+
+    write: Callable[[Session], bool]
+    written: bool = False
+    finished: bool = False
+    error: BaseException | None = None

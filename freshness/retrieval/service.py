@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from freshness.audit.writer import write_record
+from freshness.audit.writer import GroupCommit, PendingRecord, write_record
 from freshness.auth.keys import Principal
 from freshness.db import read_scope, session_scope
 from freshness.errors import Conflict, FreshnessError, InvalidInput, Unavailable
@@ -196,6 +196,13 @@ def retrieve(runtime: Runtime, principal: Principal, body: RetrieveRequest, head
         raise Unavailable("the audit record could not be written, so no context is served; retry") from exc
 
 
+def _group_commit(runtime: Runtime) -> GroupCommit:
+    group = runtime.extras.get(GroupCommit)
+    if group is None:
+        group = runtime.extras.setdefault(GroupCommit, GroupCommit(runtime.sessions))
+    return group
+
+
 def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveRequest, task: TaskClass,
                          request_id: str, dense_size: int | None, started: float) -> RetrieveResponse:
     for _ in range(ATTEMPTS):
@@ -204,11 +211,16 @@ def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveR
                 raise Conflict(f"request id {request_id!r} was already used; send a new one or none")
             response, candidates = _answer(runtime, session, body, task, request_id, dense_size)
         used = {r.snapshot_id for r in response.results} | {r.snapshot_id for r in response.rejected}
-        with session_scope(runtime.sessions) as session:
-            if _still_active(session, used):
-                latency_ms = int((time.perf_counter() - started) * 1000)
-                write_record(session, runtime, principal, body, task, response, candidates, latency_ms)
-                return response
+
+        def append(session: Session) -> bool:
+            if not _still_active(session, used):
+                return False
+            latency_ms = int((time.perf_counter() - started) * 1000)
+            write_record(session, runtime, principal, body, task, response, candidates, latency_ms)
+            return True
+
+        if _group_commit(runtime).submit(PendingRecord(append)):
+            return response
         log.info("retrieval %s: a snapshot it used changed state meanwhile; answering again", request_id)
     raise Unavailable("the sources changed state during the retrieval, so no context is served; retry")
 
