@@ -3,8 +3,9 @@
 Two units of work. The first only reads (no write lock): the snapshots the database calls active,
 the store search narrowed to them, the chunks and the verdicts. The second writes the audit record,
 after checking, in the same transaction, that every snapshot the answer uses is still active; if
-a publish, rollback or retire got in between, the answer is made again. The response leaves only
-after that transaction commits. The active set always comes from the shared database, never from
+a publish, rollback or retire got in between, the answer is made again. Records of concurrent
+retrievals share that transaction (audit.writer.GroupCommit). The response leaves only after the
+transaction holding its record commits. The active set always comes from the shared database, never from
 a cache, so a change any replica committed before this request began is honoured.
 """
 
