@@ -118,6 +118,7 @@ def measure(url: str, records: int, lookups: int = 1_000, seed: int = 11) -> dic
                 get_record(session, request_id)
             by_id.latencies.append(time.perf_counter() - t0)
         reverse = Series("reverse lookup: 100 requests of one snapshot")
+        hot, cold = Series("hot snapshots"), Series("cold snapshots")
         for i in range(min(200, lookups)):
             # Half hot snapshots (most records), half cold ones.
             snap = rng.randint(0, 9) if i % 2 else rng.randint(10, SNAPSHOTS - 1)
@@ -125,7 +126,9 @@ def measure(url: str, records: int, lookups: int = 1_000, seed: int = 11) -> dic
             with session_scope(sessions) as session:
                 found = list_records(session, snapshot_id=f"snap_{snap:06d}", source_id=None, task_class=None,
                                      status=None, since=None, until=None, before_seq=None, limit=100)
-            reverse.latencies.append(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - t0
+            reverse.latencies.append(elapsed)
+            (hot if i % 2 else cold).latencies.append(elapsed)
             reverse.notes.setdefault("rows", 0)
             reverse.notes["rows"] += len(found)
         t0 = time.perf_counter()
@@ -136,7 +139,8 @@ def measure(url: str, records: int, lookups: int = 1_000, seed: int = 11) -> dic
         engine.dispose()
     if not outcome["ok"] or outcome["records_checked"] != records:
         raise RuntimeError(f"the bulk-inserted chain does not verify: {outcome}")
-    return {"lookup": by_id.summary(), "reverse": reverse.summary(),
+    return {"lookup": by_id.summary(), "reverse": reverse.summary(), "reverse_hot": hot.summary(),
+            "reverse_cold": cold.summary(),
             "verify": {"seconds": seconds, "records": outcome["records_checked"],
                        "per_s": outcome["records_checked"] / seconds}}
 

@@ -124,6 +124,10 @@ def build(results: dict) -> list[Section]:
         [["lookup by request ID", ms(audit["lookup"]["p50_ms"]), ms(audit["lookup"]["p99_ms"]), "-"],
          ["reverse: newest 100 requests of a snapshot", ms(audit["reverse"]["p50_ms"]),
           ms(audit["reverse"]["p99_ms"]), "-"],
+         *([["  hot snapshots (in ~1 of 10 records each)", ms(audit["reverse_hot"]["p50_ms"]),
+              ms(audit["reverse_hot"]["p99_ms"]), "-"],
+             ["  cold snapshots", ms(audit["reverse_cold"]["p50_ms"]), ms(audit["reverse_cold"]["p99_ms"]), "-"]]
+           if "reverse_hot" in audit else []),
          ["verify the whole chain", "-", "-",
           f"{audit['verify']['per_s']:,.0f} records/s ({audit['verify']['seconds']:.1f} s)"]],
         f"Records bulk-inserted with freshness.audit.chain in {audit['fill_seconds']:.0f} s, then verified "
@@ -134,7 +138,11 @@ def build(results: dict) -> list[Section]:
     sections.append(Section(
         "Memory (peak RSS)",
         ["process", "peak RSS"],
-        [["freshness serve holding the corpus, after the HTTP runs", mib(memory["serve_peak"])],
+        [["freshness serve holding the corpus, after the HTTP runs", mib(memory["serve_peak"])]]
+        + ([["  RSS at the end: anonymous / file-backed (store segments, reclaimable)",
+             f"{mib(memory['serve_rss_anon'])} / {mib(memory['serve_rss_file'])}"]]
+           if "serve_rss_anon" in memory else [])
+        + [
          ["ingestion process (all publishes above)", mib(memory["ingest_peak"])],
          ["  of which after the first publish", mib(ingestion["first"]["peak_rss"])]],
     ))

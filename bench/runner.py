@@ -21,7 +21,7 @@ from freshness.models import Retrieval
 
 from bench import audit, retrieval
 from bench.corpus import SIZES, Corpus
-from bench.memory import cpu_seconds, wait_peak_rss
+from bench.memory import cpu_seconds, status_field, wait_peak_rss
 from bench.report import build, machine, markdown, print_tables, targets
 from bench.server import Server
 from bench.workspace import ROOT, Workspace
@@ -85,6 +85,9 @@ def run_http(workspace: Workspace, corpus: Corpus, root: Path) -> tuple[dict, in
             out[name] = series.summary()
             out["server_cpu_ms_" + ("1" if clients == 1 else "n")] = cpu / max(1, series.count) * 1000
         out["serve_rss"] = server.rss()
+        # File-backed pages are the store's memory-mapped segments: page cache the kernel can reclaim.
+        out["serve_rss_anon"] = status_field(server.pid, "RssAnon")
+        out["serve_rss_file"] = status_field(server.pid, "RssFile")
     finally:
         peak = server.stop()
         engine.dispose()
@@ -108,7 +111,8 @@ def run(size_name: str, seed: int, work: Path) -> dict:
     _step(f"retrieval over HTTP: freshness serve, 1 then {CONCURRENCY} clients")
     http, serve_peak = run_http(workspace, corpus, root)
     results["retrieval"].update(http)
-    results["memory"] = {"serve_peak": serve_peak, "serve_rss": http["serve_rss"], "ingest_peak": ingest_peak}
+    results["memory"] = {"serve_peak": serve_peak, "serve_rss": http["serve_rss"], "ingest_peak": ingest_peak,
+                         "serve_rss_anon": http["serve_rss_anon"], "serve_rss_file": http["serve_rss_file"]}
     _step(f"audit: {size.audit_records:,} chained records, lookups, verification")
     results["audit"] = audit.run(root, size.audit_records)
     (root / "results.json").write_text(json.dumps(results, indent=2))
