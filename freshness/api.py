@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from freshness.auth.guards import require_role
 from freshness.auth.keys import Principal, Role, authenticate
-from freshness.db import session_scope
+from freshness.db import read_scope, session_scope
 from freshness.errors import FreshnessError
 from freshness.runtime import Runtime
 
@@ -90,7 +90,7 @@ async def call(request: Request, roles: tuple[Role, ...] | None, work: Callable[
 
 
 def who(runtime: Runtime, header: str | None) -> Principal:
-    with session_scope(runtime.sessions) as session:
+    with read_scope(runtime.sessions) as session:
         return authenticate(session, header)
 
 

@@ -1,9 +1,7 @@
 """Creating, checking and revoking API keys. Keys are shown once and stored only as hashes.
 
-A key that passed is remembered for KEY_CACHE_SECONDS by the process that checked it, so a busy
-reader does not cost a database lookup per request. Revoking a key forgets it at once in the
-process that revokes it; other processes (another replica, `serve` after a `freshness keys revoke`)
-stop accepting it within KEY_CACHE_SECONDS.
+Every request looks its key up in the database (a read that takes no write lock), so a key
+revoked by any process or replica stops working with the next request.
 """
 
 from __future__ import annotations
@@ -12,9 +10,6 @@ import hashlib
 import os
 import re
 import secrets
-import threading
-import time
-import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -27,7 +22,6 @@ from freshness.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from freshness.ids import new_key_id
 from freshness.models import ApiKey
 
-KEY_CACHE_SECONDS = 5.0
 KEY_PATTERN = re.compile(r"^fk_[A-Za-z0-9_-]{32,}$")
 OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 
@@ -81,55 +75,16 @@ def create_key(
     return row, key
 
 
-class _PassedKeys:
-    """Keys that passed, per database (keyed by its connection pool), each until a deadline."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_pool: weakref.WeakKeyDictionary[object, dict[str, tuple[float, Principal]]] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def get(self, pool: object, digest: str) -> Principal | None:
-        entry = self._by_pool.get(pool, {}).get(digest)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
-
-    def put(self, pool: object, digest: str, principal: Principal) -> None:
-        with self._lock:
-            keys = self._by_pool.setdefault(pool, {})
-            if len(keys) > 10_000:
-                keys.clear()
-            keys[digest] = (time.monotonic() + KEY_CACHE_SECONDS, principal)
-
-    def forget(self, key_id: str) -> None:
-        with self._lock:
-            for keys in self._by_pool.values():
-                for digest in [d for d, (_, p) in keys.items() if p.key_id == key_id]:
-                    del keys[digest]
-
-
-_passed = _PassedKeys()
-
-
 def authenticate(session: Session, header: str | None) -> Principal:
     if not header or not header.startswith("Bearer "):
         raise Unauthorized("send the API key as `Authorization: Bearer fk_...`")
     token = header.removeprefix("Bearer ").strip()
     if not KEY_PATTERN.match(token):
         raise Unauthorized("the API key is malformed; keys look like fk_ followed by 32+ characters")
-    digest = hash_key(token)
-    pool = session.get_bind().pool
-    principal = _passed.get(pool, digest)
-    if principal is not None:
-        return principal
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(token)))
     if row is None or row.revoked_at is not None:
         raise Unauthorized("the API key is unknown or revoked")
-    principal = Principal(key_id=row.id, name=row.name, role=Role(row.role), owner=row.owner)
-    _passed.put(pool, digest, principal)
-    return principal
+    return Principal(key_id=row.id, name=row.name, role=Role(row.role), owner=row.owner)
 
 
 def list_keys(session: Session) -> list[ApiKey]:
@@ -143,7 +98,6 @@ def revoke_key(session: Session, key_id: str, now: datetime) -> ApiKey:
     if row.revoked_at is None:
         row.revoked_at = now
     session.flush()
-    _passed.forget(row.id)
     return row
 
 

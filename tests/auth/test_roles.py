@@ -308,3 +308,25 @@ def test_only_the_admin_reloads_the_policy(admin, keys, world, role):
     assert "admin" in problem["detail"]
     assert allowed.status_code == 200, allowed.text
     assert allowed.json()["changed"] is False
+
+
+def test_a_key_revoked_by_another_process_is_refused_on_the_next_request(admin, settings, clock):
+    """`freshness keys revoke` runs in its own process while the service keeps serving."""
+    import os
+    import subprocess
+    import sys
+
+    from freshness.db import make_engine, make_session_factory, session_scope
+
+    sessions = make_session_factory(make_engine(settings.resolved_database_url))
+    with session_scope(sessions) as session:
+        row, key = create_key(session, "reader", "short-lived", clock.now())
+    reader = admin.as_key(key)
+    assert reader.get("/v1/policy").status_code == 200
+    env = dict(os.environ, FRESHNESS_DATABASE_URL=settings.resolved_database_url,
+               FRESHNESS_DATA_DIR=str(settings.data_dir), FRESHNESS_POLICY_FILE=str(settings.policy_file))
+    revoked = subprocess.run([sys.executable, "-m", "freshness.cli", "keys", "revoke", row.id], env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert revoked.returncode == 0, revoked.stderr
+    refused = reader.get("/v1/policy")
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"]
