@@ -115,7 +115,7 @@ def run(size_name: str, root: Path, seed: int) -> dict:
     finally:
         runtime.close()
     return {"first": first, "unchanged": unchanged, "changed": changed, "under_load": loaded,
-            "store_points": points}
+            "store_points": points, "peak_rss": status_field(os.getpid(), "VmHWM")}
 
 
 def main() -> None:

@@ -1,4 +1,8 @@
-"""Peak resident memory of child processes, from the kernel's own accounting (Linux)."""
+"""Resident memory of processes, from the kernel's own accounting in /proc (Linux).
+
+Peaks come from VmHWM, the high-water mark of a process's own address space. wait4's ru_maxrss
+is not used for peaks: Linux carries the RSS a child had between fork and exec (the parent's
+pages) into it, so a child of a large process would report the parent's size."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from pathlib import Path
 
 
 def wait_peak_rss(process: subprocess.Popen, timeout: float | None = None) -> tuple[int, int]:
-    """Wait for the child; return its exit code and peak RSS in bytes (wait4's ru_maxrss is in KiB).
+    """Wait for the child; return its exit code and ru_maxrss in bytes (see the module's note).
 
     After `timeout` seconds the child is killed."""
     deadline = None if timeout is None else time.monotonic() + timeout

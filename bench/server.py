@@ -66,10 +66,15 @@ class Server:
         return status_field(self.pid, "VmRSS")
 
     def stop(self) -> int:
-        """Stop the server (SIGINT, as Ctrl-C would) and return its peak RSS in bytes."""
+        """Stop the server (SIGINT, as Ctrl-C would) and return its peak RSS in bytes.
+
+        The peak is the kernel's high-water mark of the server's own memory (VmHWM), read just
+        before it stops: wait4's ru_maxrss would also count the pages the child shared with this
+        process between fork and exec."""
+        peak = status_field(self.pid, "VmHWM")
         self.process.send_signal(2)
         try:
-            _, peak = wait_peak_rss(self.process, timeout=60)  # reaps it and reads its rusage
+            wait_peak_rss(self.process, timeout=60)
         finally:
             self._log.close()
         return peak
