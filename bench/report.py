@@ -124,7 +124,7 @@ def build(results: dict) -> list[Section]:
         [["lookup by request ID", ms(audit["lookup"]["p50_ms"]), ms(audit["lookup"]["p99_ms"]), "-"],
          ["reverse: newest 100 requests of a snapshot", ms(audit["reverse"]["p50_ms"]),
           ms(audit["reverse"]["p99_ms"]), "-"],
-         *([["  hot snapshots (in ~1 of 10 records each)", ms(audit["reverse_hot"]["p50_ms"]),
+         *([["  hot snapshots (the 10 most used)", ms(audit["reverse_hot"]["p50_ms"]),
               ms(audit["reverse_hot"]["p99_ms"]), "-"],
              ["  cold snapshots", ms(audit["reverse_cold"]["p50_ms"]), ms(audit["reverse_cold"]["p99_ms"]), "-"]]
            if "reverse_hot" in audit else []),
