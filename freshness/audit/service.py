@@ -60,6 +60,9 @@ def summary(record: Retrieval) -> dict[str, Any]:
     }
 
 
+TOUCH_PAGE = 200  # seqs read from the chunk index per step of a snapshot or source lookup
+
+
 def list_records(
     session: Session,
     *,
@@ -76,13 +79,6 @@ def list_records(
     if since and until and since > until:
         raise InvalidInput("since is after until", field="since")
     query = select(Retrieval).order_by(Retrieval.seq.desc()).limit(limit + 1)
-    if snapshot_id or source_id:
-        touched = select(RetrievalChunk.seq)
-        if snapshot_id:
-            touched = touched.where(RetrievalChunk.snapshot_id == snapshot_id)
-        if source_id:
-            touched = touched.where(RetrievalChunk.source_id == source_id)
-        query = query.where(Retrieval.seq.in_(touched))
     if task_class:
         query = query.where(Retrieval.task_class == task_class)
     if status:
@@ -91,9 +87,40 @@ def list_records(
         query = query.where(Retrieval.served_at >= since)
     if until:
         query = query.where(Retrieval.served_at <= until)
+    if snapshot_id or source_id:
+        return _touching(session, query, snapshot_id, source_id, before_seq, limit)
     if before_seq is not None:
         query = query.where(Retrieval.seq < before_seq)
     return list(session.scalars(query))
+
+
+def _touching(
+    session: Session, query, snapshot_id: str | None, source_id: str | None, before_seq: int | None, limit: int
+) -> list[Retrieval]:
+    """Records that used a snapshot or source, newest first, read from the chunk index backwards.
+
+    The (snapshot_id, seq) and (source_id, seq) indexes give the newest matching seqs without
+    reading the older ones, so a snapshot served a million times is as quick as a cold one.
+    """
+    page = max(2 * (limit + 1), TOUCH_PAGE)
+    found: list[Retrieval] = []
+    while len(found) <= limit:
+        seqs_query = select(RetrievalChunk.seq).distinct().order_by(RetrievalChunk.seq.desc()).limit(page)
+        if snapshot_id:
+            seqs_query = seqs_query.where(RetrievalChunk.snapshot_id == snapshot_id)
+        if source_id:
+            seqs_query = seqs_query.where(RetrievalChunk.source_id == source_id)
+        if before_seq is not None:
+            seqs_query = seqs_query.where(RetrievalChunk.seq < before_seq)
+        seqs = list(session.scalars(seqs_query))
+        if not seqs:
+            break
+        found.extend(session.scalars(query.where(Retrieval.seq.in_(seqs))))
+        if len(seqs) < page:
+            break
+        before_seq = seqs[-1]
+    found.sort(key=lambda r: r.seq, reverse=True)
+    return found[: limit + 1]
 
 
 def verify_chain(session: Session) -> dict[str, Any]:

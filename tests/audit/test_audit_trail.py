@@ -193,3 +193,29 @@ class _Unclosable:
 
     def close(self) -> None:
         pass
+
+
+def test_reverse_lookup_pages_through_the_newest_first_with_other_filters(admin, reader, auditor, monkeypatch):
+    """Read from the chunk index backwards a few seqs at a time, and still find every match in order."""
+    from freshness.audit import service
+
+    monkeypatch.setattr(service, "TOUCH_PAGE", 1)
+    v1, _ = _corpus(admin)
+    expected = []
+    for i in range(9):
+        task = "refund_decision" if i % 3 else "general_question"
+        reader.post("/v1/retrieve", json={"query": "refund", "task_class": task, "request_id": f"r-{i}"})
+        reader.post("/v1/retrieve", json={"query": "shipped", "task_class": "order_status", "request_id": f"o-{i}"})
+        if task == "refund_decision":
+            expected.append(f"r-{i}")
+    seen, cursor = [], None
+    while True:
+        params = {"snapshot_id": v1, "task_class": "refund_decision", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = auditor.get("/v1/audit/retrievals", params=params).json()
+        seen += [i["request_id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(expected))
