@@ -109,7 +109,7 @@ def prepare(body: PublishRequest, settings: Settings, now: datetime) -> Prepared
                         f"{where}.vectors[{position}] has dimension {len(vector)}, expected {vector_size}",
                         field=f"{where}.vectors[{position}]",
                     )
-                if not all(math.isfinite(x) for x in vector) or not any(vector):
+                if not _usable_vector(vector):
                     raise InvalidInput(
                         f"{where}.vectors[{position}] must be finite and not all zero",
                         field=f"{where}.vectors[{position}]",
@@ -135,3 +135,11 @@ def prepare(body: PublishRequest, settings: Settings, now: datetime) -> Prepared
         valid_until=body.valid_until,
         vector_size=vector_size,
     )
+
+
+def _usable_vector(vector: list[float]) -> bool:
+    """Finite and not all zero. The sum runs in C: a NaN or an infinity anywhere makes it non-finite,
+    and only then (or when large finite values overflow it) is each element looked at."""
+    if not math.isfinite(sum(vector)) and not all(map(math.isfinite, vector)):
+        return False
+    return any(vector)

@@ -316,3 +316,14 @@ def test_a_document_over_the_text_length_limit_is_refused(small_service, keys):
 
         assert_problem(response, 422, ("documents[0].text", "at most 100"))
         assert stored(support) == before
+
+
+def test_a_vector_must_be_finite_and_not_all_zero():
+    from freshness.sources.prepare import _usable_vector
+
+    assert _usable_vector([0.5, -0.25, 0.0])
+    assert _usable_vector([1e308, 1e308])  # finite values whose sum overflows
+    assert not _usable_vector([float("nan"), 1.0])
+    assert not _usable_vector([float("inf"), float("-inf")])
+    assert not _usable_vector([1.0, float("inf")])
+    assert not _usable_vector([0.0, 0.0])
