@@ -106,7 +106,8 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, no_migrate: bo
         out.print(key, highlight=False)
     app = create_app(settings, runtime=runtime)
     try:
-        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
+                    access_log=settings.access_log)
     finally:
         runtime.close()
 

@@ -48,6 +48,8 @@ class Settings:
     embedder_model: str = "text-embedding-3-small"
     scheduler: bool = True
     migrate_on_start: bool = True
+    # One log line per HTTP request; off by default because every retrieval is in the audit log.
+    access_log: bool = False
     max_body: int = 32 * 2**20
     max_documents: int = 10_000
     max_text_length: int = 2_000_000
