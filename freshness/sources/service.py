@@ -126,6 +126,12 @@ def update_source(
         source.title = body.title
     if body.uri is not UNSET:
         _check_uri(body.uri)
+        if body.uri != source.uri:
+            # Another place: its validators and the old place's failures no longer apply.
+            source.http_etag = None
+            source.http_last_modified = None
+            source.consecutive_failures = 0
+            source.last_refresh_error = None
         source.uri = body.uri
         source.next_refresh_at = now if body.uri else None
     if body.refresh_interval is not UNSET:

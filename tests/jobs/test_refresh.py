@@ -206,3 +206,25 @@ def test_a_new_refresh_interval_makes_the_source_due_at_once(admin, run, clock, 
     assert run("refresh") is None
     clock.advance(hours=1, seconds=1)
     assert run("refresh").counts["unchanged"] == 1
+
+
+def test_moving_a_source_to_another_uri_forgets_the_old_validators_and_failures(
+    admin, run, clock, keys, content_server
+):
+    content_server.pages["/old.txt"] = Page(body=PRICES_V1, etag='"same-tag"')
+    register(admin, "price-list", "catalog", owner="catalog-team", uri=content_server.url + "/old.txt",
+             refresh_interval="1h")
+    run("refresh")
+    content_server.pages["/old.txt"] = Page(status=500)
+    clock.advance(hours=2)
+    run("refresh")
+    assert _report(admin, "price-list")["status"] == "failing"
+
+    # The new place happens to use the same ETag: it must not be asked conditionally with the old one.
+    content_server.pages["/new.txt"] = Page(body=PRICES_V2, etag='"same-tag"')
+    assert admin.patch("/v1/sources/price-list", json={"uri": content_server.url + "/new.txt"}).status_code == 200
+    report = _report(admin, "price-list")
+    assert report["status"] == "fresh" and report["last_refresh"]["consecutive_failures"] == 0
+    assert run("refresh").counts["published"] == 1
+    assert "if-none-match" not in content_server.requests[-1]
+    assert "45 euros" in _ask(admin, keys.reader, "general_question")["results"][0]["text"]
