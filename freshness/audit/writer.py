@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,13 +17,10 @@ from freshness.db import session_scope
 from freshness.models import AuditChainHead, Retrieval, RetrievalChunk
 from freshness.policy.model import TaskClass
 from freshness.retrieval.schemas import RetrieveRequest, RetrieveResponse
+from freshness.sources.hashing import sha256_text
 
 if TYPE_CHECKING:
     from freshness.runtime import Runtime
-
-
-def _sha256(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def build_content(
@@ -62,7 +58,7 @@ def build_content(
         "policy_version": response.policy_version,
         "principal": {"key_id": principal.key_id, "name": principal.name, "role": principal.role.value},
         "query": None if runtime.settings.hash_query_text else body.query,
-        "query_sha256": _sha256(body.query),
+        "query_sha256": sha256_text(body.query),
         "filters": msgspec.to_builtins(body.filters) if body.filters else {},
         "top_k": body.top_k,
         "vector_given": body.vector is not None,

@@ -48,7 +48,10 @@ def file_path(uri: str) -> Path:
     if parsed.scheme != "file":
         raise InvalidInput(f"{uri!r} is not a file:// URI", field="uri")
     host = parsed.netloc if parsed.netloc not in ("", "localhost") else ""
-    return Path(unquote(host + parsed.path))
+    path = unquote(host + parsed.path)
+    if not path.strip("/"):
+        raise InvalidInput(f"{uri!r} names no file or folder", field="uri")
+    return Path(path)
 
 
 def backoff_seconds(failures: int, interval: int | None) -> int:

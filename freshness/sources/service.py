@@ -36,6 +36,9 @@ def _refresh_seconds(value: str | None) -> int | None:
 def _check_uri(uri: str | None) -> None:
     if uri is not None and not uri.startswith(("file://", "http://", "https://")):
         raise InvalidInput("uri must start with file://, http:// or https://", field="uri")
+    if uri is not None and uri.split("://", 1)[1].strip("/") == "":
+        # `file://` alone would read the service's working directory.
+        raise InvalidInput("uri names no file, folder or host after the scheme", field="uri")
 
 
 def _check_metadata(metadata: dict[str, Any]) -> None:

@@ -9,13 +9,14 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import pytest
 
 from freshness import __version__
 from freshness.refresh.http import FetchError, Fetched, fetch_url
+from tests.loopback import serving
 
 SMALL = 1000  # max_bytes for the oversize tests
 STALL = 5.0  # how long a stalling handler waits at most; the fixture releases it sooner
@@ -228,18 +229,12 @@ def site() -> Iterator[Site]:
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield state
-    finally:
-        stop.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(Handler) as base:
+        state.base = base
+        try:
+            yield state
+        finally:
+            stop.set()  # release handlers still stalling, so the server can stop
 
 
 def fetch_one(url: str, **kwargs) -> dict:

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from litestar.testing import TestClient
 
 from freshness.app import create_app
 from tests.conftest import Api, publish, register
+from tests.loopback import serving
 
 CONCEPTS = [
     {"refund", "refunds", "refunded", "reimbursement", "reimbursed", "money"},
@@ -74,16 +74,9 @@ def endpoint() -> Iterator[Endpoint]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1/embeddings"
-    try:
+    with serving(Handler) as base:
+        state.url = base + "/v1/embeddings"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @dataclass

@@ -74,6 +74,7 @@ CASES = [
         names=("refresh_interval",)),
     Bad("uri of an unknown scheme", "/v1/sources", body={**SOURCE, "uri": "ftp://files.example/returns"},
         names=("uri",)),
+    Bad("file uri without a path", "/v1/sources", body={**SOURCE, "uri": "file://"}, names=("uri", "names no")),
     Bad("patch to an empty title", "/v1/sources/refund-policy", method="PATCH", body={"title": ""},
         names=("$.title",)),
     Bad("patch refresh interval nonsense", "/v1/sources/refund-policy", method="PATCH",

@@ -7,15 +7,15 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from freshness.errors import ConfigError, Unavailable
 from freshness.vectorstore.embedders import OpenAICompatibleEmbedder, make_embedder
+from tests.loopback import serving
 
 
 def vector_of(text: str) -> list[float]:
@@ -63,16 +63,9 @@ def endpoint() -> Iterator[Endpoint]:
         def log_message(self, *args) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1/embeddings"
-    try:
+    with serving(Handler) as base:
+        state.url = base + "/v1/embeddings"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 TEXTS = [
