@@ -100,4 +100,10 @@ def in_transaction(runtime: Runtime, work: Callable[[Session], T]) -> T:
         return work(session)
 
 
+def in_read(runtime: Runtime, work: Callable[[Session], T]) -> T:
+    """A unit of work that only reads: it never takes SQLite's write lock nor waits for a writer."""
+    with read_scope(runtime.sessions) as session:
+        return work(session)
+
+
 ANY_KEY: tuple[Role, ...] | None = None

@@ -215,6 +215,7 @@ def sources_add(source_id, title, owner, source_class, uri, refresh_interval, ta
     """Register a source."""
     from freshness.db import session_scope
     from freshness.policy.parse import load_policy_file
+    from freshness.refresh.reach import SourceReach
     from freshness.sources.schemas import SourceCreate
     from freshness.sources.service import register_source
 
@@ -226,7 +227,7 @@ def sources_add(source_id, title, owner, source_class, uri, refresh_interval, ta
              refresh_interval=refresh_interval, tags=list(tags)),
     )
     with session_scope(_sessions(settings)) as session:
-        register_source(session, OPERATOR, body, policy, _now())
+        register_source(session, OPERATOR, body, policy, _now(), SourceReach.of(settings))
     out.print(f"registered {source_id} ({source_class}, owner {owner})", highlight=False)
 
 

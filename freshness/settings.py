@@ -71,6 +71,10 @@ class Settings:
     refresh_timeout_seconds: int = 10
     refresh_max_bytes: int = 10 * 2**20
     refresh_max_redirects: int = 5
+    # What a source's uri may make the service read (SPEC §8): folders for file:// (none: refused),
+    # and hosts, addresses or ranges that http(s):// may reach although they are internal.
+    file_roots: tuple[Path, ...] = ()
+    fetch_allow: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -99,6 +103,10 @@ def _coerce(name: str, kind: Any, raw: Any) -> Any:
             return None
         if name in ("max_body", "refresh_max_bytes"):
             return parse_size(raw)
+        if "tuple" in text_kind:
+            items = raw.split(",") if isinstance(raw, str) else list(raw)
+            cleaned = tuple(str(item).strip() for item in items if str(item).strip())
+            return tuple(Path(item) for item in cleaned) if "Path" in text_kind else cleaned
         if name.endswith("_seconds") and isinstance(raw, str) and not raw.strip().isdigit():
             return parse_duration(raw)
         if "bool" in text_kind:

@@ -16,6 +16,7 @@ from freshness.auth.keys import Principal
 from freshness.db import session_scope
 from freshness.models import AuditChainHead, Retrieval, RetrievalChunk
 from freshness.policy.model import TaskClass
+from freshness.refresh.reach import redact_uri
 from freshness.retrieval.schemas import RetrieveRequest, RetrieveResponse
 from freshness.sources.hashing import sha256_text
 
@@ -39,7 +40,8 @@ def build_content(
     for snapshot_id in sorted(used):
         candidate = candidates[snapshot_id]
         src, snap = candidate.source, candidate.snapshot
-        sources[src.id] = {"title": src.title, "owner": src.owner, "uri": src.uri, "source_class": src.source_class}
+        sources[src.id] = {"title": src.title, "owner": src.owner, "uri": redact_uri(src.uri),
+                           "source_class": src.source_class}
         snapshots[snap.id] = {
             "source_id": src.id,
             "version": snap.version,

@@ -8,6 +8,8 @@ from pathlib import Path
 from bs4 import BeautifulSoup
 
 from freshness.errors import InvalidInput
+from freshness.refresh.roots import SETTING as ROOTS_SETTING
+from freshness.refresh.roots import FileRoots
 
 SUFFIXES = {".md", ".markdown", ".txt", ".html", ".htm"}
 _HEADING = re.compile(r"^#\s+(.+)$", re.MULTILINE)
@@ -37,15 +39,23 @@ def read_document(path: Path, doc_id: str) -> dict:
     return {"id": doc_id, "title": title or path.stem.replace("-", " ").replace("_", " "), "text": text}
 
 
-def read_documents(root: Path) -> list[dict]:
-    """One file, or every supported file under a folder (ids are paths relative to the folder)."""
+def read_documents(root: Path, roots: FileRoots | None = None) -> list[dict]:
+    """One file, or every supported file under a folder (ids are paths relative to the folder).
+
+    With `roots` (a scheduled refresh), only what lies inside them is read, and messages name no
+    path outside them; without (the operator's own command line), any path is read."""
+    if roots is not None and not roots.contains(root):
+        raise InvalidInput(f"the path is outside the folders opened by {ROOTS_SETTING}", field="uri")
     if root.is_file():
+        if root.suffix.lower() not in SUFFIXES:
+            raise InvalidInput(f"{root.name}: only {', '.join(sorted(SUFFIXES))} files are read", field="path")
         return [read_document(root, root.name)]
     if not root.is_dir():
         raise InvalidInput(f"{root} is neither a file nor a folder", field="path")
+    files = roots.walk(root) if roots is not None else (p for p in sorted(root.rglob("*")) if p.is_file())
     documents = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix.lower() in SUFFIXES and not path.name.startswith("."):
+    for path in files:
+        if path.suffix.lower() in SUFFIXES and not path.name.startswith("."):
             document = read_document(path, path.relative_to(root).as_posix())
             if document["text"].strip():
                 documents.append(document)

@@ -24,6 +24,7 @@ from pathlib import PurePosixPath
 import httpx
 
 from freshness import __version__
+from freshness.refresh.addresses import AddressRefused, AddressRules, PinnedTransport
 from freshness.refresh.files import html_to_text
 
 USER_AGENT = f"freshness/{__version__}"
@@ -65,17 +66,24 @@ def fetch_url(
     max_bytes: int = 10 * 2**20,
     max_redirects: int = 5,
     transport: httpx.BaseTransport | None = None,
+    addresses: AddressRules | None = None,
 ) -> Fetched:
     """GET an http(s) URL and turn an HTML, plain text or Markdown answer into one document.
 
     ``etag`` and ``last_modified`` (from the previous Fetched) make the request conditional.
     ``timeout`` bounds connecting and each wait for data; a body of more than ``max_bytes``
-    (after content decoding) is refused as soon as it is seen. Raises FetchError for anything
-    that yields no document; ValueError for limits that make no sense.
+    (after content decoding) is refused as soon as it is seen. With ``addresses``, every connection
+    (each redirect hop) goes only where those rules allow. Credentials in the URL are sent as basic
+    auth, never as part of a URL that httpx would log. Raises FetchError for anything that yields no
+    document; ValueError for limits that make no sense.
     """
     if timeout <= 0 or max_bytes < 1 or max_redirects < 0:
         raise ValueError("timeout and max_bytes must be positive and max_redirects not negative")
     start = _parse_url(url)
+    auth = httpx.BasicAuth(start.username, start.password) if start.userinfo else None
+    start = _without_credentials(start)
+    if addresses is not None:
+        transport = PinnedTransport(addresses, transport)
     headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT}
     if etag:
         headers["If-None-Match"] = etag
@@ -99,6 +107,8 @@ def fetch_url(
     client = httpx.Client(
         follow_redirects=True,
         max_redirects=max_redirects,
+        auth=auth,
+        trust_env=False,
         timeout=httpx.Timeout(timeout),
         transport=transport,
         event_hooks={"request": [on_request], "response": [on_response]},
@@ -106,6 +116,9 @@ def fetch_url(
     try:
         with client, client.stream("GET", start, headers=headers) as response:
             return _read(response, start, etag, last_modified, max_bytes)
+    except AddressRefused as exc:
+        where = _show(visited[-1]) if visited else _show(start)
+        raise FetchError(f"GET {where} refused: {exc}") from exc
     except httpx.TooManyRedirects as exc:
         raise FetchError(_redirect_message(visited, max_redirects)) from exc
     except httpx.TimeoutException as exc:

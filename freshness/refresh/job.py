@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import msgspec
 from sqlalchemy import exists, select
@@ -23,6 +21,7 @@ from freshness.errors import Conflict, FreshnessError, InvalidInput
 from freshness.models import Snapshot, SnapshotState, Source
 from freshness.refresh.files import read_documents
 from freshness.refresh.http import FetchError, fetch_url
+from freshness.refresh.reach import SourceReach
 from freshness.runtime import Runtime
 from freshness.sources.publish import publish
 from freshness.sources.schemas import PublishRequest
@@ -42,18 +41,6 @@ class Fetch:
     last_modified: str | None = None
 
 
-def file_path(uri: str) -> Path:
-    """`file:///abs/path`, or `file://relative/path` (relative to the working directory)."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        raise InvalidInput(f"{uri!r} is not a file:// URI", field="uri")
-    host = parsed.netloc if parsed.netloc not in ("", "localhost") else ""
-    path = unquote(host + parsed.path)
-    if not path.strip("/"):
-        raise InvalidInput(f"{uri!r} names no file or folder", field="uri")
-    return Path(path)
-
-
 def backoff_seconds(failures: int, interval: int | None) -> int:
     """30 s after the first failure, doubling, never longer than the refresh interval (or an hour)."""
     cap = interval or RETRY_CAP_SECONDS
@@ -61,8 +48,10 @@ def backoff_seconds(failures: int, interval: int | None) -> int:
 
 
 def fetch_source(runtime: Runtime, uri: str, etag: str | None, last_modified: str | None) -> Fetch:
+    """Read the source where it lives, within what the settings open to sources (checked again at every read)."""
+    reach = SourceReach.of(runtime.settings)
     if uri.startswith("file:"):
-        return Fetch(read_documents(file_path(uri)))
+        return Fetch(read_documents(reach.files.target(uri), reach.files))
     settings = runtime.settings
     fetched = fetch_url(
         uri,
@@ -71,6 +60,7 @@ def fetch_source(runtime: Runtime, uri: str, etag: str | None, last_modified: st
         timeout=settings.refresh_timeout_seconds,
         max_bytes=settings.refresh_max_bytes,
         max_redirects=settings.refresh_max_redirects,
+        addresses=reach.addresses,
     )
     return Fetch(fetched.documents, fetched.etag, fetched.last_modified)
 
@@ -106,11 +96,14 @@ def refresh_source(runtime: Runtime, source_id: str) -> str:
         outcome, error = "failed", str(exc)
     except FreshnessError as exc:
         outcome, error = "failed", exc.detail
-    except (OSError, msgspec.ValidationError) as exc:
+    except OSError as exc:
+        # Its message would carry the path; the type and reason are enough, and name nothing outside the roots.
+        outcome, error = "failed", f"{type(exc).__name__}: {exc.strerror or 'the file could not be read'}"
+    except msgspec.ValidationError as exc:
         outcome, error = "failed", f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # recorded on the source rather than lost in a log
         log.exception("refresh of %s failed unexpectedly", source_id)
-        outcome, error = "failed", f"{type(exc).__name__}: {exc}"
+        outcome, error = "failed", f"{type(exc).__name__}: the refresh failed unexpectedly; see the service log"
     _record(runtime, source_id, now, outcome, error, fetched)
     if outcome == "failed":
         log.warning("refresh of %s failed: %s", source_id, error)

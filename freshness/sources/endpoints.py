@@ -9,8 +9,9 @@ from __future__ import annotations
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath
 
-from freshness.api import ANY_KEY, call, in_transaction
+from freshness.api import ANY_KEY, call, in_read, in_transaction
 from freshness.auth.keys import Principal, Role
+from freshness.refresh.reach import SourceReach
 from freshness.runtime import Runtime
 from freshness.sources import publish as publishing
 from freshness.sources import service, snapshots
@@ -37,7 +38,8 @@ class SourceController(Controller):
             body = decode_body(raw, SourceCreate)
 
             def tx(session):
-                source = service.register_source(session, who, body, rt.policy.current, rt.clock.now())
+                source = service.register_source(session, who, body, rt.policy.current, rt.clock.now(),
+                                                 SourceReach.of(rt.settings))
                 return source_out(source, None, rt.policy.current, rt.clock.now())
 
             return in_transaction(rt, tx)
@@ -68,7 +70,7 @@ class SourceController(Controller):
                 cursor = rt.cursors.encode({"after": rows[limit - 1].id}) if more else None
                 return _page(items, limit, cursor)
 
-            return in_transaction(rt, tx)
+            return in_read(rt, tx)
 
         return await call(request, ANY_KEY, work)
 
@@ -79,7 +81,7 @@ class SourceController(Controller):
                 source = service.get_source(session, source_id)
                 return source_out(source, service.active_snapshot(session, source), rt.policy.current, rt.clock.now())
 
-            return in_transaction(rt, tx)
+            return in_read(rt, tx)
 
         return Response(await call(request, ANY_KEY, work))
 
@@ -91,7 +93,8 @@ class SourceController(Controller):
             body = decode_body(raw, SourceUpdate)
 
             def tx(session):
-                source = service.update_source(session, who, source_id, body, rt.store, rt.clock.now())
+                source = service.update_source(session, who, source_id, body, rt.store, rt.clock.now(),
+                                               SourceReach.of(rt.settings))
                 return source_out(source, service.active_snapshot(session, source), rt.policy.current, rt.clock.now())
 
             return in_transaction(rt, tx)
@@ -131,7 +134,7 @@ class SourceController(Controller):
                 cursor = rt.cursors.encode({"before": rows[limit - 1].id}) if more else None
                 return _page([snapshot_out(s) for s in rows], limit, cursor)
 
-            return in_transaction(rt, tx)
+            return in_read(rt, tx)
 
         return await call(request, ANY_KEY, work)
 
@@ -157,7 +160,7 @@ class SnapshotController(Controller):
                 snap = snapshots.get_snapshot(session, snapshot_id)
                 return snapshot_detail(snap, snapshots.snapshot_documents(session, snapshot_id))
 
-            return in_transaction(rt, tx)
+            return in_read(rt, tx)
 
         return Response(await call(request, ANY_KEY, work))
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from freshness.models import Snapshot, Source
 from freshness.policy.model import Criticality, Policy
 from freshness.policy.verdict import Freshness, judge_for_task
+from freshness.refresh.reach import redact_uri
 from freshness.sources.views import source_status
 
 STATUSES = ("never_published", "expired", "stale", "failing", "warn", "fresh")
@@ -94,7 +95,7 @@ def source_freshness(source: Source, active: Snapshot | None, policy: Policy, no
         strictest_max_age_seconds=summary.strictest_max_age_seconds,
         stale_for=sorted(stale_for),
         critical_task_classes=sorted(t.name for t in users if t.criticality is Criticality.CRITICAL),
-        uri=source.uri,
+        uri=redact_uri(source.uri),
         last_refresh_outcome=source.last_refresh_outcome,
         last_refresh=last,
     )

@@ -15,6 +15,7 @@ from freshness.errors import Conflict, InvalidInput, NotFound
 from freshness.models import Snapshot, SnapshotState, Source
 from freshness.policy.durations import DurationError, parse_duration
 from freshness.policy.model import Policy
+from freshness.refresh.reach import CLOSED, SourceReach
 from freshness.sources.schemas import SourceCreate, SourceUpdate
 from freshness.vectorstore import VectorStore
 
@@ -31,14 +32,6 @@ def _refresh_seconds(value: str | None) -> int | None:
     if seconds < MIN_REFRESH_SECONDS:
         raise InvalidInput(f"refresh_interval must be at least {MIN_REFRESH_SECONDS}s", field="refresh_interval")
     return seconds
-
-
-def _check_uri(uri: str | None) -> None:
-    if uri is not None and not uri.startswith(("file://", "http://", "https://")):
-        raise InvalidInput("uri must start with file://, http:// or https://", field="uri")
-    if uri is not None and uri.split("://", 1)[1].strip("/") == "":
-        # `file://` alone would read the service's working directory.
-        raise InvalidInput("uri names no file, folder or host after the scheme", field="uri")
 
 
 def _check_metadata(metadata: dict[str, Any]) -> None:
@@ -63,7 +56,8 @@ def active_snapshot(session: Session, source: Source) -> Snapshot | None:
 
 
 def register_source(
-    session: Session, principal: Principal, body: SourceCreate, policy: Policy, now: datetime
+    session: Session, principal: Principal, body: SourceCreate, policy: Policy, now: datetime,
+    reach: SourceReach = CLOSED,
 ) -> Source:
     require_owner(principal, body.owner)
     if body.source_class not in policy.source_classes:
@@ -72,7 +66,7 @@ def register_source(
             f"source_class {body.source_class!r} is not defined by the policy; known classes: {known}",
             field="source_class",
         )
-    _check_uri(body.uri)
+    reach.check(body.uri)
     _check_metadata(body.metadata)
     interval = _refresh_seconds(body.refresh_interval)
     if session.get(Source, body.id) is not None:
@@ -119,7 +113,13 @@ def list_sources(
 
 
 def update_source(
-    session: Session, principal: Principal, source_id: str, body: SourceUpdate, store: VectorStore, now: datetime
+    session: Session,
+    principal: Principal,
+    source_id: str,
+    body: SourceUpdate,
+    store: VectorStore,
+    now: datetime,
+    reach: SourceReach = CLOSED,
 ) -> Source:
     source = get_source(session, source_id, for_update=True)
     require_owner(principal, source.owner)
@@ -128,7 +128,7 @@ def update_source(
     if body.title is not UNSET:
         source.title = body.title
     if body.uri is not UNSET:
-        _check_uri(body.uri)
+        reach.check(body.uri)
         if body.uri != source.uri:
             # Another place: its validators and the old place's failures no longer apply.
             source.http_etag = None

@@ -8,6 +8,7 @@ from freshness.models import Document, Snapshot, Source
 from freshness.policy.durations import format_duration
 from freshness.policy.model import Policy
 from freshness.policy.verdict import judge
+from freshness.refresh.reach import redact_uri
 from freshness.sources.schemas import DocumentOut, FreshnessOut, SnapshotDetail, SnapshotOut, SourceOut
 
 
@@ -74,7 +75,7 @@ def source_out(source: Source, active: Snapshot | None, policy: Policy, now: dat
         title=source.title,
         owner=source.owner,
         source_class=source.source_class,
-        uri=source.uri,
+        uri=redact_uri(source.uri),
         refresh_interval=format_duration(interval) if interval else None,
         refresh_interval_seconds=interval,
         tags=list(source.tags or []),

@@ -37,7 +37,8 @@ def test_store_optimize_runs_offline_and_refuses_a_held_store(cli, settings):
     assert len(refused.output.strip().splitlines()) == 1
 
 
-def test_scheduler_process_refreshes_a_due_source_and_stops_on_sigterm(cli, settings, tmp_path):
+def test_scheduler_process_refreshes_a_due_source_and_stops_on_sigterm(cli, settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("FRESHNESS_FILE_ROOTS", str(tmp_path))
     folder = tmp_path / "kb"
     folder.mkdir()
     (folder / "shipping.md").write_text("# Shipping\nParcels leave within two working days.")
@@ -47,7 +48,7 @@ def test_scheduler_process_refreshes_a_due_source_and_stops_on_sigterm(cli, sett
 
     env = dict(os.environ, FRESHNESS_DATA_DIR=str(settings.data_dir),
                FRESHNESS_DATABASE_URL=settings.resolved_database_url,
-               FRESHNESS_POLICY_FILE=str(settings.policy_file))
+               FRESHNESS_POLICY_FILE=str(settings.policy_file), FRESHNESS_FILE_ROOTS=str(tmp_path))
     process = subprocess.Popen([sys.executable, "-m", "freshness.cli", "scheduler", "--no-migrate"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     sessions = make_session_factory(make_engine(settings.resolved_database_url))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -12,6 +12,13 @@ from freshness.jobs.runner import run_job
 from freshness.jobs.scheduler import JOBS
 from freshness.runtime import Runtime
 from tests.loopback import serving
+
+
+@pytest.fixture
+def settings(settings, tmp_path):
+    """The refresh tests read folders under the test's temp dir and pages from a loopback server,
+    so the operator's settings open exactly those."""
+    return replace(settings, file_roots=(tmp_path,), fetch_allow=("127.0.0.1",))
 
 
 @pytest.fixture
@@ -43,6 +50,7 @@ class ContentServer:
 
     url: str
     pages: dict[str, Page] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> Location of a 302
     requests: list[dict[str, str]] = field(default_factory=list)
 
 
@@ -53,6 +61,12 @@ def content_server() -> Iterator[ContentServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (the http.server API)
             state.requests.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+            if self.path in state.redirects:
+                self.send_response(302)
+                self.send_header("Location", state.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             page = state.pages.get(self.path)
             if page is None:
                 self.send_response(404)
