@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench bench-large clean
+.PHONY: run test install bench bench-large soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,6 +24,11 @@ bench: $(STAMP)
 
 bench-large: $(STAMP)
 	$(PY) -m bench --size large $(BENCH_ARGS)
+
+# Soak (bench/soak.py): 16 clients for 60 s while sources change, a SIGKILL under load and a restart;
+# exits 1 when an invariant fails. Shorter: make soak SOAK_ARGS="--seconds 20".
+soak: $(STAMP)
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var

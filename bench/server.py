@@ -23,12 +23,16 @@ def free_port() -> int:
 
 
 class Server:
-    """Starts `freshness serve --no-scheduler`, waits on /ready; `stop()` returns its peak RSS."""
+    """Starts `freshness serve --no-scheduler`, waits on /ready; `stop()` returns its peak RSS.
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
-        self.port = free_port()
+    A restart on the same data passes the port and admin key of the first start, so clients keep their
+    address; `database_url` puts the service on another database than the SQLite file of the data dir."""
+
+    def __init__(self, data_dir: Path, log: Path, *, port: int | None = None, admin_key: str | None = None,
+                 database_url: str | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.admin_key = "fk_" + secrets.token_urlsafe(32)
+        self.admin_key = admin_key or "fk_" + secrets.token_urlsafe(32)
         env = dict(os.environ)
         env.update({
             "FRESHNESS_DATA_DIR": str(data_dir),
@@ -39,10 +43,17 @@ class Server:
             "FRESHNESS_SCHEDULER": "off",
         })
         env.pop("FRESHNESS_DATABASE_URL", None)
+        if database_url:
+            env["FRESHNESS_DATABASE_URL"] = database_url
         command = [str(Path(sys.executable).with_name("freshness")), "serve", "--no-scheduler"]
         self._log = log.open("wb")
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_ready(log)
+        try:
+            self._wait_ready(log)
+        except BaseException:
+            # Ctrl-C or a failed start: the caller never gets this object, so nobody else would stop the child.
+            self.kill()
+            raise
 
     def _wait_ready(self, log: Path, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
@@ -55,7 +66,6 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        self.process.kill()
         raise RuntimeError(f"freshness serve was not ready after {timeout:.0f} s; see {log}")
 
     @property
@@ -64,6 +74,12 @@ class Server:
 
     def rss(self) -> int:
         return status_field(self.pid, "VmRSS")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no shutdown code of the service runs."""
+        self.process.kill()
+        self.process.wait()
+        self._log.close()
 
     def stop(self) -> int:
         """Stop the server (SIGINT, as Ctrl-C would) and return its peak RSS in bytes.
