@@ -11,7 +11,8 @@ from pathlib import Path
 from sqlalchemy import update
 
 from freshness.audit.chain import GENESIS, record_hash
-from freshness.audit.service import get_record, list_records, verify_chain
+from freshness.audit.service import get_record, list_records
+from freshness.audit.verify import verify_chain
 from freshness.db import make_engine, make_session_factory, session_scope
 from freshness.migrate import upgrade
 from freshness.models import AuditChainHead, Retrieval, RetrievalChunk
@@ -132,8 +133,7 @@ def measure(url: str, records: int, lookups: int = 1_000, seed: int = 11) -> dic
             reverse.notes.setdefault("rows", 0)
             reverse.notes["rows"] += len(found)
         t0 = time.perf_counter()
-        with session_scope(sessions) as session:
-            outcome = verify_chain(session)
+        outcome = verify_chain(sessions)
         seconds = time.perf_counter() - t0
     finally:
         engine.dispose()

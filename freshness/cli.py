@@ -392,9 +392,9 @@ def audit_show(request_id: str, as_json: bool) -> None:
     import json
 
     from freshness.audit.service import get_record
-    from freshness.db import session_scope
+    from freshness.db import read_scope
 
-    with session_scope(_sessions(_settings())) as session:
+    with read_scope(_sessions(_settings())) as session:
         record = get_record(session, request_id)
     if as_json:
         click.echo(json.dumps(record, indent=2))
@@ -436,13 +436,13 @@ def audit_export(snapshot_id, source_id, task_class, status, since, until) -> No
     import json
 
     from freshness.audit.service import list_records, record_view
-    from freshness.db import session_scope
+    from freshness.db import read_scope
 
     def when(raw):
         return datetime.fromisoformat(raw.replace("Z", "+00:00")) if raw else None
 
     before = None
-    with session_scope(_sessions(_settings())) as session:
+    with read_scope(_sessions(_settings())) as session:
         while True:
             rows = list_records(session, snapshot_id=snapshot_id, source_id=source_id, task_class=task_class,
                                 status=status, since=when(since), until=when(until), before_seq=before, limit=1000)
@@ -454,20 +454,51 @@ def audit_export(snapshot_id, source_id, task_class, status, since, until) -> No
 
 
 @audit.command("verify")
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A checkpoint taken earlier (`audit checkpoint`): also fail when the log no longer holds it.")
 @handled
-def audit_verify() -> None:
+def audit_verify(checkpoint_file: Path | None) -> None:
     """Check the hash chain; exit 1 at the first record that was changed, deleted or inserted."""
-    from freshness.audit.service import verify_chain
-    from freshness.db import session_scope
+    from freshness.audit.checkpoint import verify_with_checkpoint
+    from freshness.audit.schemas import Checkpoint
+    from freshness.audit.signing import load_signer
+    from freshness.audit.verify import verify_chain
 
-    with session_scope(_sessions(_settings())) as session:
-        report = verify_chain(session)
+    settings = _settings()
+    if checkpoint_file is None:
+        report = verify_chain(_sessions(settings))
+    else:
+        try:
+            checkpoint = msgspec.json.decode(checkpoint_file.read_bytes(), type=Checkpoint)
+        except (OSError, msgspec.DecodeError) as exc:
+            fail(f"{checkpoint_file} is not a checkpoint: {exc}")
+        report = verify_with_checkpoint(_sessions(settings), load_signer(settings), checkpoint)
+    held = report.get("checkpoint")
     if report["ok"]:
-        out.print(f"ok: {report['records_checked']} records, chain intact", highlight=False)
+        out.print(f"ok: {report['records_checked']} records, chain intact"
+                  + (f"; the checkpoint at seq {held['seq']} holds" if held else ""), highlight=False)
         return
     bad = report["first_bad"]
-    fail(f"chain broken at seq {bad['seq']} (request {bad['request_id']}): {bad['problem']}; "
-         f"{report['records_checked']} records before it are intact")
+    if bad is not None:
+        err.print(f"chain broken at seq {bad['seq']} (request {bad['request_id']}): {bad['problem']}; "
+                  f"{report['records_checked']} records before it are intact", highlight=False, soft_wrap=True)
+    if held is not None and not held["ok"]:
+        err.print(f"checkpoint at seq {held['seq']} fails: {held['reason']}", highlight=False, soft_wrap=True)
+    sys.exit(1)
+
+
+@audit.command("checkpoint")
+@click.option("--json", "as_json", is_flag=True, help="On one line.")
+@handled
+def audit_checkpoint(as_json: bool) -> None:
+    """Sign the chain head; keep the output elsewhere and check it later with `audit verify --checkpoint`."""
+    from freshness.audit.checkpoint import take_checkpoint
+    from freshness.audit.signing import load_signer
+
+    settings = _settings()
+    checkpoint = take_checkpoint(_sessions(settings), load_signer(settings), _now())
+    encoded = msgspec.json.encode(checkpoint)
+    click.echo((encoded if as_json else msgspec.json.format(encoded, indent=2)).decode())
 
 
 # -- freshness report, scheduled jobs, store upkeep ----------------------------------------------

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from freshness.audit.signing import Signer, load_signer
 from freshness.clock import Clock, SystemClock
 from freshness.db import make_engine, make_session_factory, session_scope
 from freshness.metrics import Metrics
@@ -55,6 +56,7 @@ class Runtime:
     cursors: CursorCodec
     metrics: Metrics = field(default_factory=Metrics)
     extras: dict = field(default_factory=dict)
+    signer: Signer | None = None  # signs audit checkpoints; None only where no checkpoint is taken
 
     def dense_size(self) -> int | None:
         with session_scope(self.sessions) as session:
@@ -78,6 +80,7 @@ def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorSt
             policy = PolicyHolder.load(settings.policy_file, session, clock.now())
             dense = state_value(session, DENSE_SIZE_KEY)
         secret = ensure_state_value(sessions, CURSOR_SECRET_KEY, secrets.token_hex(32))
+        signer = load_signer(settings)  # before the store opens: a bad key stops the start cleanly
         if store is None:
             store = open_store(settings, int(dense) if dense else None)
         elif dense:
@@ -95,6 +98,7 @@ def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorSt
         policy=policy,
         clock=clock,
         cursors=CursorCodec(secret.encode()),
+        signer=signer,
     )
     runtime.metrics.watch_sources(runtime)
     return runtime

@@ -60,6 +60,7 @@ class Settings:
     write_batch: int = 256
     vector_size: int | None = None
     hash_query_text: bool = False
+    audit_signing_key: str | None = None
     purge_retention_seconds: int = 7 * 86_400
     # Scheduled jobs: how often each runs, and how a refresh fetches.
     refresh_check_seconds: int = 5

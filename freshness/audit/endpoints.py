@@ -1,4 +1,8 @@
-"""GET /v1/audit/retrievals[/{request_id}] and GET /v1/audit/verify."""
+"""GET /v1/audit/retrievals[/{request_id}], /verify, /checkpoint and /public-key.
+
+Every one of them only reads, so each runs in `read_scope`: on SQLite it never takes the write lock
+that the audit writes of retrievals queue for.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,15 @@ import json
 from datetime import datetime
 
 from litestar import Controller, Request, Response, get
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 
-from freshness.api import call, in_transaction
+from freshness.api import ANY_KEY, call
 from freshness.audit import service
+from freshness.audit.checkpoint import checkpoint_from, take_checkpoint, verify_with_checkpoint
+from freshness.audit.schemas import Checkpoint, PublicKey
+from freshness.audit.verify import verify_chain
 from freshness.auth.keys import Role
+from freshness.db import read_scope
 from freshness.errors import InvalidInput
 from freshness.wire import parse_limit
 
@@ -40,8 +48,11 @@ class AuditController(Controller):
 
     @get("/retrievals/{request_id:str}", summary="One audit record with full provenance")
     async def show(self, request: Request, request_id: FromPath[str]) -> dict:
-        return await call(request, AUDITORS,
-                          lambda rt, who: in_transaction(rt, lambda s: service.get_record(s, request_id)))
+        def work(rt, who):
+            with read_scope(rt.sessions) as session:
+                return service.get_record(session, request_id)
+
+        return await call(request, AUDITORS, work)
 
     @get("/retrievals", summary="Search audit records; format=jsonl or csv exports them")
     async def search(self, request: Request) -> Response:
@@ -83,7 +94,8 @@ class AuditController(Controller):
                     return buffer.getvalue(), cursor
                 return {"items": [service.summary(r) for r in rows], "next_cursor": cursor}, cursor
 
-            return in_transaction(rt, tx)
+            with read_scope(rt.sessions) as session:
+                return tx(session)
 
         body, cursor = await call(request, AUDITORS, work)
         headers = {"X-Next-Cursor": cursor} if cursor else {}
@@ -93,6 +105,37 @@ class AuditController(Controller):
             return Response(body, media_type="text/csv", headers=headers)
         return Response(body)
 
-    @get("/verify", summary="Check the hash chain of the audit log")
-    async def verify(self, request: Request) -> dict:
-        return await call(request, AUDITORS, lambda rt, who: in_transaction(rt, service.verify_chain))
+    @get("/verify", summary="Check the hash chain of the audit log, and a checkpoint when one is given")
+    async def verify(
+        self,
+        request: Request,
+        seq: FromQuery[str | None] = None,
+        record_hash: FromQuery[str | None] = None,
+        signed_at: FromQuery[str | None] = None,
+        key_id: FromQuery[str | None] = None,
+        signature: FromQuery[str | None] = None,
+    ) -> dict:
+        """`{"ok", "records_checked", "first_bad"}`; with a checkpoint's five fields as query parameters, also
+        `"checkpoint": {"seq", "record_hash", "ok", "reason"}`, and `ok` is false when the checkpoint fails."""
+        given = {"seq": seq, "record_hash": record_hash, "signed_at": signed_at, "key_id": key_id,
+                 "signature": signature}
+
+        def work(rt, who):
+            # Checked after the key, so that a caller without one learns only that.
+            checkpoint = checkpoint_from(given)
+            if checkpoint is None:
+                return verify_chain(rt.sessions)
+            return verify_with_checkpoint(rt.sessions, rt.signer, checkpoint)
+
+        return await call(request, AUDITORS, work)
+
+    @get("/checkpoint", summary="The chain head signed with the service's Ed25519 key")
+    async def checkpoint(self, request: Request) -> Checkpoint:
+        """Keep the answer outside this service; `GET /v1/audit/verify` with it shows a truncated,
+        wiped or rewritten log."""
+        return await call(request, AUDITORS, lambda rt, who: take_checkpoint(rt.sessions, rt.signer, rt.clock.now()))
+
+    @get("/public-key", summary="The public key that signs checkpoints (PEM)")
+    async def public_key(self, request: Request) -> PublicKey:
+        return await call(request, ANY_KEY, lambda rt, who: PublicKey(
+            key_id=rt.signer.key_id, algorithm="Ed25519", public_key=rt.signer.public_pem))

@@ -1,4 +1,4 @@
-"""Reading audit records and verifying the hash chain. Nothing here edits or deletes a record."""
+"""Reading audit records (verifying them is `freshness.audit.verify`). Nothing here edits or deletes a record."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from freshness.audit.chain import GENESIS, record_hash
 from freshness.errors import InvalidInput, NotFound
-from freshness.models import AuditChainHead, Retrieval, RetrievalChunk, Snapshot
-
-VERIFY_BATCH = 2_000
+from freshness.models import Retrieval, RetrievalChunk, Snapshot
 
 
 def record_view(session: Session, record: Retrieval) -> dict[str, Any]:
@@ -121,76 +118,3 @@ def _touching(
         before_seq = seqs[-1]
     found.sort(key=lambda r: r.seq, reverse=True)
     return found[: limit + 1]
-
-
-def verify_chain(session: Session) -> dict[str, Any]:
-    """Walk the chain in order; report the first record that was changed, deleted or inserted out of order."""
-    expected_prev = GENESIS
-    expected_seq = 1
-    checked = 0
-    last_seq = 0
-    while True:
-        batch = list(
-            session.scalars(select(Retrieval).where(Retrieval.seq >= expected_seq).order_by(Retrieval.seq)
-                            .limit(VERIFY_BATCH))
-        )
-        if not batch:
-            break
-        chunk_rows: dict[int, list[tuple]] = {}
-        for row in session.execute(
-            select(RetrievalChunk.seq, RetrievalChunk.kind, RetrievalChunk.chunk_id, RetrievalChunk.snapshot_id,
-                   RetrievalChunk.request_id)
-            .where(RetrievalChunk.seq >= batch[0].seq, RetrievalChunk.seq <= batch[-1].seq)
-        ):
-            chunk_rows.setdefault(row[0], []).append(tuple(row[1:]))
-        for record in batch:
-            problem = _check(record, expected_seq, expected_prev, chunk_rows.get(record.seq, []))
-            if problem:
-                return _bad(checked, record, problem)
-            checked += 1
-            expected_prev = record.record_hash
-            expected_seq = record.seq + 1
-            last_seq = record.seq
-    head = session.get(AuditChainHead, 1)
-    if head is None or (head.seq == last_seq and head.last_hash == expected_prev):
-        return {"ok": True, "records_checked": checked, "first_bad": None}
-    if head.seq > last_seq:
-        return {"ok": False, "records_checked": checked,
-                "first_bad": {"seq": last_seq + 1, "request_id": None,
-                              "problem": f"records after seq {last_seq} are missing (the chain head is at {head.seq})"}}
-    # Every record up to here links, so the first one the head does not vouch for is the culprit: one
-    # past the head (appended without moving it), or the last one (rewritten and rehashed).
-    culprit_seq = head.seq + 1 if head.seq < last_seq else last_seq
-    culprit = session.scalar(select(Retrieval).where(Retrieval.seq == culprit_seq))
-    if culprit is None:  # no records at all, yet the head was moved off the genesis hash
-        return {"ok": False, "records_checked": 0,
-                "first_bad": {"seq": 0, "request_id": None, "problem": "the chain head was changed"}}
-    problem = (f"inserted after the chain head (seq {head.seq})" if head.seq < last_seq
-               else "the record's hash is not the chain head's (the record or the head was changed)")
-    return _bad(culprit_seq - 1, culprit, problem)
-
-
-def _check(record: Retrieval, expected_seq: int, expected_prev: str, chunks: list[tuple]) -> str | None:
-    if record.seq != expected_seq:
-        return f"record seq {expected_seq} is missing (deleted); the next is {record.seq}"
-    if record.prev_hash != expected_prev:
-        return "prev_hash does not match the previous record's hash (deleted or inserted out of order)"
-    content = record.content
-    if record_hash(record.prev_hash, content) != record.record_hash:
-        return "the record's content does not match its hash (changed)"
-    if (content.get("request_id") != record.request_id or content.get("status") != record.status
-            or content.get("task_class") != record.task_class
-            or content.get("policy_version") != record.policy_version):
-        return "the record's columns do not match its hashed content (changed)"
-    expected_chunks = sorted(
-        [("served", r["chunk_id"], r["snapshot_id"], record.request_id) for r in content.get("results", [])]
-        + [("rejected", r["chunk_id"], r["snapshot_id"], record.request_id) for r in content.get("rejected", [])]
-    )
-    if sorted(chunks) != expected_chunks:
-        return "the record's chunk rows do not match its hashed content (changed or deleted)"
-    return None
-
-
-def _bad(checked: int, record: Retrieval, problem: str) -> dict[str, Any]:
-    return {"ok": False, "records_checked": checked,
-            "first_bad": {"seq": record.seq, "request_id": record.request_id, "problem": problem}}

@@ -51,6 +51,10 @@ def build_content(
             "content_hash": snap.content_hash,
         }
     served = msgspec.to_builtins(response)
+    # The max age each served chunk was judged against is kept with it, so that `verify` can hold the
+    # chunk rows' max_age_seconds to the hashed content as it does every other column.
+    for item in served["results"]:
+        item["max_age_seconds"] = _max_age(runtime, task, item["source_class"])
     return {
         "request_id": response.request_id,
         "served_at": served["served_at"],
@@ -116,8 +120,8 @@ def write_record(
     rows = [
         dict(request_id=response.request_id, seq=seq, kind="served", rank=r.rank, chunk_id=r.chunk_id,
              source_id=r.source_id, snapshot_id=r.snapshot_id, freshness=r.freshness, age_seconds=r.age_seconds,
-             max_age_seconds=_max_age(runtime, task, r.source_class), score=r.score)
-        for r in response.results
+             max_age_seconds=item["max_age_seconds"], score=r.score)
+        for r, item in zip(response.results, content["results"], strict=True)
     ] + [
         dict(request_id=response.request_id, seq=seq, kind="rejected", rank=None, chunk_id=r.chunk_id,
              source_id=r.source_id, snapshot_id=r.snapshot_id, freshness=r.reason, age_seconds=r.age_seconds,

@@ -48,8 +48,10 @@ def test_lookup_by_request_id_shows_what_was_served_then(admin, reader, auditor,
     assert body["criticality"] == "critical"
     assert body["query"] == "refund" and body["query_sha256"].startswith("sha256:")
     assert body["principal"]["name"] == "assistant"
+    # As served, plus the max age each chunk was judged against and its provenance.
     assert body["results"] == [
-        {**r, "source": body["results"][i]["source"], "snapshot": body["results"][i]["snapshot"]}
+        {**r, "max_age_seconds": 7 * 86_400, "source": body["results"][i]["source"],
+         "snapshot": body["results"][i]["snapshot"]}
         for i, r in enumerate(served["results"])
     ]
     first = body["results"][0]

@@ -8,16 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import Connection, select, text
 
 from freshness.audit.chain import record_hash
-from freshness.cli import main
 from freshness.db import make_engine
 from freshness.models import Retrieval, RetrievalChunk
-from tests.conftest import Api, publish, register
-
-RECORDS = ["r0", "r1", "r2", "r3"]  # seq 1..4
 
 
 def _rows(conn: Connection, request_id: str) -> tuple[dict, list[dict]]:
@@ -106,26 +101,6 @@ CASES = [
     Tamper("the last record rewritten and rehashed", last_record_rewritten_and_rehashed, 4, "r3", 3, "changed"),
     Tamper("the last record deleted", last_record_deleted, 4, None, 3, "missing"),
 ]
-
-
-@pytest.fixture
-def cli(cli_env):
-    runner = CliRunner()
-    return lambda *args: runner.invoke(main, list(args), catch_exceptions=False)
-
-
-@pytest.fixture
-def audited(admin, keys) -> Api:
-    """Four answers on record, r0..r3 in this order; the auditor's view of them."""
-    register(admin, "refund-policy", "policy")
-    publish(admin, "refund-policy", [{"id": "refunds.md", "text": "Refunds are accepted within 30 days."}])
-    reader = admin.as_key(keys.reader)
-    for request_id in RECORDS:
-        response = reader.post("/v1/retrieve", json={"query": "refund", "task_class": "general_question",
-                                                     "request_id": request_id})
-        assert response.status_code == 200, response.text
-        assert response.json()["results"]
-    return admin.as_key(keys.auditor)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
