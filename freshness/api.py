@@ -53,8 +53,14 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response:
         return problem(404, "not-found", "Not found", f"no route for {request.method} {request.url.path}",
                        request.url.path)
     if status == 405:
-        return problem(405, "method-not-allowed", "Method not allowed",
-                       f"{request.method} is not allowed on {request.url.path}", request.url.path)
+        # RFC 9110 §15.5.6: a 405 names the methods the resource takes; the router put them in the exception.
+        allow = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow")
+        answer = problem(405, "method-not-allowed", "Method not allowed",
+                         f"{request.method} is not allowed on {request.url.path}"
+                         + (f"; use {allow}" if allow else ""), request.url.path)
+        if allow:
+            answer.set_header("Allow", allow)
+        return answer
     return problem(status, "http-error", "Request failed", str(exc.detail), request.url.path)
 
 

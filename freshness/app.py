@@ -23,6 +23,7 @@ from freshness.sources.endpoints import SnapshotController, SourceController
 from freshness.sources.report_endpoint import freshness_endpoint
 from freshness.sources.publish import recover_unfinished
 from freshness.vectorstore import VectorStore
+from freshness.wire import refuse_nul_parameters
 
 log = logging.getLogger("freshness")
 
@@ -63,6 +64,7 @@ def create_app(
         ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[refuse_nul_parameters],
         request_max_body_size=settings.max_body,
         openapi_config=OpenAPIConfig(title="freshness", version=__version__, path="/schema"),
         debug=False,

@@ -76,9 +76,11 @@ def create_key(
 
 
 def authenticate(session: Session, header: str | None) -> Principal:
-    if not header or not header.startswith("Bearer "):
+    # The scheme name is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` are `Bearer`.
+    scheme, _, token = (header or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send the API key as `Authorization: Bearer fk_...`")
-    token = header.removeprefix("Bearer ").strip()
     if not KEY_PATTERN.match(token):
         raise Unauthorized("the API key is malformed; keys look like fk_ followed by 32+ characters")
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(token)))

@@ -9,11 +9,17 @@ from msgspec import Meta, Struct
 
 RequestId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 
+# Each value is one bound parameter of a query (PostgreSQL takes at most 65,535) and is copied into
+# the audit record; a task that needs more sources than this should use source classes or tags.
+MAX_FILTER_VALUES = 1000
+FilterValue = Annotated[str, Meta(max_length=128)]
+FilterValues = Annotated[list[FilterValue], Meta(max_length=MAX_FILTER_VALUES)]
+
 
 class RetrieveFilters(Struct, forbid_unknown_fields=True):
-    source_ids: list[str] = []
-    source_classes: list[str] = []
-    tags: list[str] = []
+    source_ids: FilterValues = []
+    source_classes: FilterValues = []
+    tags: FilterValues = []
 
 
 class RetrieveRequest(Struct, forbid_unknown_fields=True):

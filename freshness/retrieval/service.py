@@ -188,7 +188,7 @@ def retrieve(runtime: Runtime, principal: Principal, body: RetrieveRequest, head
         with session_scope(runtime.sessions) as session:
             reused = session.get(Retrieval, request_id) is not None
         if reused:
-            raise Conflict(f"request id {request_id!r} was already used; send a new one or none") from exc
+            raise Conflict(f"request id {request_id!r} is in use; send another one or none") from exc
         raise Unavailable("the audit record could not be written, so no context is served; retry") from exc
     except FreshnessError:
         raise
@@ -209,7 +209,7 @@ def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveR
     for _ in range(ATTEMPTS):
         with read_scope(runtime.sessions) as session:
             if session.scalar(_REQUEST_ID_USED, {"request_id": request_id}) is not None:
-                raise Conflict(f"request id {request_id!r} was already used; send a new one or none")
+                raise Conflict(f"request id {request_id!r} is in use; send another one or none")
             response, candidates = _answer(runtime, session, body, task, request_id, dense_size)
         used = {r.snapshot_id for r in response.results} | {r.snapshot_id for r in response.rejected}
 

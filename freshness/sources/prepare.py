@@ -11,6 +11,7 @@ from freshness.settings import Settings
 from freshness.sources.chunking import split_text
 from freshness.sources.hashing import document_hash, sha256_text, snapshot_hash
 from freshness.sources.schemas import PublishRequest
+from freshness.wire import check_text
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -43,6 +44,7 @@ class PreparedSnapshot:
 
 def prepare(body: PublishRequest, settings: Settings, now: datetime) -> PreparedSnapshot:
     """Validate every rule that needs no database, then chunk and hash. Raises InvalidInput naming the field."""
+    check_text(body)  # again here: the command line and scheduled refreshes build bodies without decode_body
     if not body.documents:
         raise InvalidInput("documents: a snapshot needs at least one document", field="documents")
     if len(body.documents) > settings.max_documents:

@@ -119,6 +119,8 @@ BAD_HEADERS = {
     "unknown key": "Bearer fk_" + "x" * 43,
     "malformed key": "Bearer not-a-key",
     "empty bearer": "Bearer ",
+    "scheme alone": "bearer",
+    "scheme glued to the key": "Bearerfk_" + "x" * 43,
     "basic auth": "Basic c3VwcG9ydDpodW50ZXIy",
 }
 
@@ -129,6 +131,26 @@ def test_a_bad_key_is_refused_on_every_call(admin, world, call, header):
     response = call.send(Api(admin.client, None), world, headers={"Authorization": header})
 
     assert_problem(response, 401)
+
+
+SCHEMES = ["Bearer", "bearer", "BEARER", "bEaReR"]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@by_name(READS + [RETRIEVE] + AUDIT)
+def test_the_scheme_name_is_case_insensitive(admin, keys, world, call, scheme):
+    """RFC 9110 §11.1: a client library that writes `bearer` is as right as one that writes `Bearer`."""
+    key = keys.auditor if call in AUDIT else keys.reader
+
+    response = call.send(Api(admin.client, None), world, headers={"Authorization": f"{scheme} {key}"})
+
+    assert response.status_code == 200, response.text
+
+
+def test_the_key_may_follow_the_scheme_after_several_spaces(admin, keys, world):
+    response = admin.client.get("/v1/policy", headers={"Authorization": f"bearer   {keys.reader}"})
+
+    assert response.status_code == 200, response.text
 
 
 @by_name(WITH_BODY)
