@@ -44,11 +44,7 @@ def decode_body(raw: bytes, kind: type[T]) -> T:
     try:
         value = msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
-        message = str(exc)
-        field = message.rsplit("at `", 1)[-1].rstrip("`") if "at `" in message else None
-        if field is None and "field `" in message:
-            field = message.split("field `", 1)[1].split("`", 1)[0]
-        raise InvalidInput(message, field=_plain(field)) from exc
+        raise InvalidInput(str(exc), field=_field_of(str(exc))) from exc
     except RecursionError as exc:
         raise _too_deep(raw, kind) from exc
     except msgspec.DecodeError as exc:  # ValidationError is a subclass, so it is caught above
@@ -94,11 +90,16 @@ def check_text(value: Any, path: str = "", field: str = "", depth: int = 0) -> N
                 check_text(item, f"{path}.{key}", field, depth + 1)
 
 
-def _plain(field: str | None) -> str | None:
-    """msgspec's `$.documents[0].id` in the form every other error uses: `documents[0].id`."""
-    if field is None:
-        return None
-    return field.removeprefix("$").removeprefix(".") or "body"
+def _field_of(message: str) -> str:
+    """The field a msgspec error is about, in the form every other error uses: `documents[0].id`, not `$...`.
+
+    An unknown or missing field is named inside the object where it is (`... field `x` - at `$.a[0]``)."""
+    at = message.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in message else "$"
+    field = at.removeprefix("$").removeprefix(".")
+    if "field `" in message:
+        name = message.split("field `", 1)[1].split("`", 1)[0]
+        field = f"{field}.{name}" if field else name
+    return field or "body"
 
 
 def _nested_too_deep(field: str) -> InvalidInput:

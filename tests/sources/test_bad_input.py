@@ -184,6 +184,27 @@ def test_a_bad_request_gets_a_problem_and_changes_nothing(support, world, clock,
     assert stored(support) == before
 
 
+FIELDS = {
+    "missing field": "title",
+    "missing document id": "documents[0].id",
+    "unknown field": "colour",
+    "unknown document field": "documents[0].summary",
+    "wrong type": "tags",
+    "vector of text": "documents[0].vectors[0][1]",
+    "not an object": "body",
+}
+
+
+@pytest.mark.parametrize("name", FIELDS, ids=list(FIELDS))
+def test_a_shape_error_names_its_field_in_the_form_of_every_other_error(support, world, clock, name):
+    """`documents[0].summary`, as the service's own checks write it, not msgspec's `$.documents[0]`."""
+    case = next(c for c in CASES if c.name == name)
+
+    response = send(support, case, clock.now())
+
+    assert response.json()["field"] == FIELDS[name]
+
+
 def test_after_a_refused_publish_the_same_content_fixed_is_accepted(support, world):
     refused = support.post(SNAPSHOTS, json=publishing(doc(chunks=["a", "b"], vectors=[[1.0, 0.0, 0.0, 0.0]])))
     assert refused.status_code == 422
