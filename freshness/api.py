@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 import anyio.to_thread
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from freshness.auth.guards import require_role
 from freshness.auth.keys import Principal, Role, authenticate
-from freshness.db import read_scope, session_scope
+from freshness.db import read_scope, transaction
+from freshness.dbfaults import as_unavailable, is_unavailable
 from freshness.errors import FreshnessError
 from freshness.runtime import Runtime
 
@@ -65,10 +65,10 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, (OperationalError, DBAPIError)) and getattr(exc, "connection_invalidated", True):
-        log.warning("database unavailable: %s", exc)
-        return problem(503, "database-unavailable", "The database is unavailable",
-                       "the database did not answer; retry shortly", request.url.path)
+    if is_unavailable(exc):
+        # Down, hung, full or locked: an outage to retry, not a bug (SPEC §8).
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return handle_domain_error(request, as_unavailable(exc))
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return problem(500, "internal-error", "Internal error", "an unexpected error occurred; it has been logged",
                    request.url.path)
@@ -101,9 +101,8 @@ def who(runtime: Runtime, header: str | None) -> Principal:
 
 
 def in_transaction(runtime: Runtime, work: Callable[[Session], T]) -> T:
-    """One unit of work: the request boundary commits."""
-    with session_scope(runtime.sessions) as session:
-        return work(session)
+    """One unit of work: the request boundary commits (after a deadlock, the whole of it runs again)."""
+    return transaction(runtime.sessions, work)
 
 
 def in_read(runtime: Runtime, work: Callable[[Session], T]) -> T:

@@ -1,15 +1,26 @@
-"""Engine, session factory and the transaction boundary used by requests, jobs and the CLI."""
+"""Engine, session factory and the transaction boundary used by requests, jobs and the CLI.
+
+With a timeout (the service passes FRESHNESS_DB_TIMEOUT), no wait for the database is unbounded:
+connecting, a pool checkout, a statement, SQLite's write lock. Past it the work fails with an error
+that `freshness.dbfaults` calls unavailable, and the request answers 503. Without one (migrations,
+the CLI) long statements may run as long as they need.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from freshness.dbfaults import DatabaseUnavailable, refuses_writes, retrying, write_health
+from freshness.private_paths import make_private_sqlite_file
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -25,73 +36,111 @@ class Base(DeclarativeBase):
 
 
 SQLITE_POOL = 40  # anyio's default worker thread limit
+UNBOUNDED_WAIT = 30.0  # SQLite's lock waits and pool checkouts without a timeout (CLI, migrations)
+DB_TIMEOUT = "freshness_db_timeout"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+def make_engine(url: str, timeout: float | None = None) -> Engine:
+    """An engine for `url`; SQLite gets WAL, a busy timeout and enforced foreign keys.
+
+    `timeout` (seconds) bounds every wait for the database; see the module docstring."""
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # As many pooled connections as worker threads: a connection opened past the pool is closed
-        # after use, and opening one (WAL pragmas included) costs more than a retrieval's queries.
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=SQLITE_POOL, max_overflow=SQLITE_POOL)
-        # SQLite has one writer at a time. Threads of this process queue for it here; left to SQLite's
-        # busy handler they would poll with sleeps of up to 100 ms and come out in no order.
-        writer = threading.Lock()
+        engine = _sqlite_engine(url, timeout)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                               pool_timeout=timeout or UNBOUNDED_WAIT,
+                               execution_options={DB_TIMEOUT: timeout})
+        if timeout is not None and engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+            from freshness.pgbounds import bound_postgres
 
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
-            # Let SQLAlchemy issue BEGIN itself so that BEGIN IMMEDIATE can be used for writes.
-            dbapi_conn.isolation_level = None
-            cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
+            bound_postgres(engine, timeout)
+    health = write_health(engine)
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # noqa: ANN001
-            # IMMEDIATE takes the write lock up front: a transaction that reads and then writes
-            # cannot fail halfway with SQLITE_BUSY because another writer went first.
-            # Read-only units of work (read_scope) take a plain deferred BEGIN: under WAL they read a
-            # consistent snapshot without waiting for, or blocking, the one writer.
-            if conn.get_execution_options().get(READ_ONLY):
-                conn.exec_driver_sql("BEGIN")
-                return
-            # A thread that already writes and opens a second write transaction waits the busy timeout
-            # here, then meets SQLite's own lock, as it did without this queue.
-            if writer.acquire(timeout=WRITER_WAIT):
-                conn.info[_HOLDS_WRITER] = writer
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            except BaseException:
-                _release_writer(conn.info)
-                raise
+    @event.listens_for(engine, "handle_error")
+    def _watch_writes(context):  # noqa: ANN001
+        if refuses_writes(context.original_exception):
+            health.refused(context.original_exception)
 
-        @event.listens_for(engine, "commit")
-        def _sqlite_commit(conn):  # noqa: ANN001
-            # Fired just before the COMMIT: the next writer's BEGIN IMMEDIATE meets SQLite's busy
-            # handler for at most the commit itself.
+    return engine
+
+
+def _sqlite_engine(url: str, timeout: float | None) -> Engine:
+    wait = timeout or UNBOUNDED_WAIT
+    path = make_url(url).database
+    if path and path != ":memory:" and not path.startswith("file:"):
+        make_private_sqlite_file(Path(path))
+    # As many pooled connections as worker threads: a connection opened past the pool is closed
+    # after use, and opening one (WAL pragmas included) costs more than a retrieval's queries.
+    engine = create_engine(url, connect_args={"timeout": wait, "check_same_thread": False},
+                           pool_size=SQLITE_POOL, max_overflow=SQLITE_POOL, pool_timeout=wait,
+                           execution_options={DB_TIMEOUT: timeout})
+    health = write_health(engine)
+    # SQLite has one writer at a time. Threads of this process queue for it here; left to SQLite's
+    # busy handler they would poll with sleeps of up to 100 ms and come out in no order.
+    writer = threading.Lock()
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+        # Let SQLAlchemy issue BEGIN itself so that BEGIN IMMEDIATE can be used for writes.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn):  # noqa: ANN001
+        # IMMEDIATE takes the write lock up front: a transaction that reads and then writes
+        # cannot fail halfway with SQLITE_BUSY because another writer went first.
+        # Read-only units of work (read_scope) take a plain deferred BEGIN: under WAL they read a
+        # consistent snapshot without waiting for, or blocking, the one writer.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+            return
+        queued = time.monotonic()
+        if not writer.acquire(timeout=wait):
+            exc = DatabaseUnavailable("the database's write lock was not free within FRESHNESS_DB_TIMEOUT;"
+                                      " retry shortly")
+            health.refused(exc)
+            raise exc
+        conn.info[_HOLDS_WRITER] = writer
+        waited = time.monotonic() - queued
+        try:
+            # The queue and SQLite's busy handler share one budget: a writer that waited for its turn
+            # here waits only the rest of it for a lock that another process holds.
+            shortened = waited > _SHORTEN_AFTER
+            if shortened or conn.info.get(_SHORTENED):
+                left = wait - waited if shortened else wait
+                conn.exec_driver_sql(f"PRAGMA busy_timeout={max(1, int(left * 1000))}")
+                conn.info[_SHORTENED] = shortened
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
             _release_writer(conn.info)
+            raise
 
-        @event.listens_for(engine, "rollback")
-        def _sqlite_rollback(conn):  # noqa: ANN001
-            _release_writer(conn.info)
+    @event.listens_for(engine, "commit")
+    def _sqlite_commit(conn):  # noqa: ANN001
+        # Fired just before the COMMIT: the next writer's BEGIN IMMEDIATE meets SQLite's busy
+        # handler for at most the commit itself.
+        _release_writer(conn.info)
 
-        @event.listens_for(engine.pool, "checkin")
-        def _sqlite_checkin(_dbapi_conn, record):  # noqa: ANN001
-            # Whatever happened to the transaction, a connection back in the pool holds no turn.
-            _release_writer(record.info)
+    @event.listens_for(engine, "rollback")
+    def _sqlite_rollback(conn):  # noqa: ANN001
+        _release_writer(conn.info)
 
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    @event.listens_for(engine.pool, "checkin")
+    def _sqlite_checkin(_dbapi_conn, record):  # noqa: ANN001
+        # Whatever happened to the transaction, a connection back in the pool holds no turn.
+        _release_writer(record.info)
+
+    return engine
 
 
-WRITER_WAIT = 30.0
 _HOLDS_WRITER = "freshness_holds_writer"
+_SHORTENED = "freshness_busy_timeout_shortened"
+_SHORTEN_AFTER = 0.05  # seconds in the queue past which SQLite's own wait is cut to what is left
 
 
 def _release_writer(info: dict) -> None:
@@ -104,6 +153,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+T = TypeVar("T")
 READ_ONLY = "freshness_read_only"
 _read_binds: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
 
@@ -129,6 +179,22 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def timeout_of(factory: sessionmaker[Session]) -> float | None:
+    """The timeout the factory's engine was made with (None: unbounded)."""
+    return factory.kw["bind"].get_execution_options().get(DB_TIMEOUT)
+
+
+def transaction(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """`work` as one unit of work (see `session_scope`), run again after a deadlock or a serialisation
+    failure: it is rolled back whole, so running it again is safe. What still fails is raised."""
+
+    def once() -> T:
+        with session_scope(factory) as session:
+            return work(session)
+
+    return retrying(once, budget=timeout_of(factory))
 
 
 @contextmanager

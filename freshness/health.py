@@ -8,6 +8,13 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from freshness.api import problem, runtime_of
+from freshness.db import read_scope, session_scope
+from freshness.dbfaults import write_health
+from freshness.models import ServiceState
+from freshness.runtime import Runtime
+
+PROBE_KEY = "ready_write_probe"
+PROBE_SIZE = 1000  # the column's width
 
 
 @get("/health", summary="The process is up", tags=["health"])
@@ -22,9 +29,10 @@ async def ready(request: Request) -> Response:
     def check() -> dict:
         checks: dict[str, str] = {}
         try:
-            with runtime.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            checks["database"] = "ok"
+            # A read transaction: on SQLite it neither waits for nor blocks the one writer.
+            with read_scope(runtime.sessions) as session:
+                session.execute(text("SELECT 1"))
+            checks["database"] = _writes(runtime)
         except Exception as exc:  # any failure means not ready
             checks["database"] = f"error: {type(exc).__name__}"
         try:
@@ -40,6 +48,25 @@ async def ready(request: Request) -> Response:
         failing = [name for name in ("database", "store") if checks[name] != "ok"]
         return problem(503, "not-ready", "Not ready", f"not reachable: {', '.join(failing)}", "/ready", checks=checks)
     return Response({"status": "ready", "checks": checks})
+
+
+def _writes(runtime: Runtime) -> str:
+    """`ok`, or why writes fail. A database that answers reads can still refuse every write (disk
+    full, read-only): once a write has been refused, a real write is tried here, and readiness
+    comes back only when one commits again. While writes succeed, nothing is written here."""
+    health = write_health(runtime.engine)
+    if not health.refusing:
+        return "ok"
+    try:
+        with session_scope(runtime.sessions) as session:
+            # As wide as the column allows: like an audit record, it needs room in the database file.
+            stamp = runtime.clock.now().isoformat()
+            session.merge(ServiceState(key=PROBE_KEY, value=(stamp + " " + "-" * PROBE_SIZE)[:PROBE_SIZE]))
+    except Exception as exc:  # the probe is refused like the writes before it
+        health.refused(exc)
+        return f"error: writes refused: {health.reason}"
+    health.succeeded()
+    return "ok"
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST)

@@ -15,6 +15,7 @@ from freshness.db import make_engine, make_session_factory, session_scope
 from freshness.metrics import Metrics
 from freshness.models import ServiceState
 from freshness.policy.holder import PolicyHolder
+from freshness.private_paths import make_private_dir
 from freshness.settings import Settings
 from freshness.vectorstore import VectorStore, open_store
 from freshness.vectorstore.embedders import Embedder, make_embedder
@@ -73,7 +74,11 @@ class Runtime:
 def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorStore | None = None) -> Runtime:
     """Open everything a process needs. The database must already be migrated."""
     clock = clock or SystemClock()
-    engine = make_engine(settings.resolved_database_url)
+    # The data folder holds the database and the store (query texts, audit content): owner only.
+    make_private_dir(settings.data_dir)
+    if store is None and settings.uses_embedded_store:
+        make_private_dir(settings.store_path)
+    engine = make_engine(settings.resolved_database_url, timeout=settings.db_timeout)
     sessions = make_session_factory(engine)
     try:
         with session_scope(sessions) as session:

@@ -72,6 +72,9 @@ class Settings:
     refresh_timeout_seconds: int = 10
     refresh_max_bytes: int = 10 * 2**20
     refresh_max_redirects: int = 5
+    # Seconds a database connect, statement or wait for the write lock may take before the request
+    # answers 503 (FRESHNESS_DB_TIMEOUT, a duration such as 5s).
+    db_timeout: float = 5.0
     # What a source's uri may make the service read (SPEC §8): folders for file:// (none: refused),
     # and hosts, addresses or ranges that http(s):// may reach although they are internal.
     file_roots: tuple[Path, ...] = ()
@@ -97,6 +100,16 @@ _BOOL_TRUE = {"1", "true", "yes", "on"}
 _BOOL_FALSE = {"0", "false", "no", "off"}
 
 
+def _timeout(raw: Any) -> float:
+    """A duration (`5s`, `PT5S`) or a number of seconds, fractions allowed (`0.5`); more than zero."""
+    if isinstance(raw, str) and not re.fullmatch(r"\s*\d+(\.\d+)?\s*", raw):
+        return float(parse_duration(raw))
+    seconds = float(raw)
+    if not seconds > 0:
+        raise ValueError(f"{raw!r} must be longer than zero")
+    return seconds
+
+
 def _coerce(name: str, kind: Any, raw: Any) -> Any:
     text_kind = str(kind)
     try:
@@ -104,6 +117,8 @@ def _coerce(name: str, kind: Any, raw: Any) -> Any:
             return None
         if name in ("max_body", "refresh_max_bytes"):
             return parse_size(raw)
+        if name == "db_timeout":
+            return _timeout(raw)
         if "tuple" in text_kind:
             items = raw.split(",") if isinstance(raw, str) else list(raw)
             cleaned = tuple(str(item).strip() for item in items if str(item).strip())

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from freshness.audit.writer import GroupCommit, PendingRecord, write_record
 from freshness.auth.keys import Principal
 from freshness.db import read_scope, session_scope
+from freshness.dbfaults import DatabaseUnavailable, as_unavailable, backoff, is_transient, is_unavailable
 from freshness.errors import Conflict, FreshnessError, InvalidInput, Unavailable
 from freshness.ids import new_request_id
 from freshness.models import Chunk, Document, Retrieval, Snapshot, SnapshotState, Source
@@ -121,7 +122,9 @@ _CANDIDATES = (
            Snapshot.state == SnapshotState.ACTIVE)
 )
 _STILL_ACTIVE = _ACTIVE.where(Snapshot.id.in_(bindparam("ids", expanding=True)))
-_STILL_ACTIVE_LOCKED = _STILL_ACTIVE.with_for_update(read=True)
+# Locks the source rows only, in id order: the order every writer takes them (source row, then its snapshots),
+# so a retrieval and an activation never wait for each other in a circle.
+_STILL_ACTIVE_LOCKED = _STILL_ACTIVE.order_by(Source.id).with_for_update(read=True, of=Source)
 _CHUNKS = (
     select(Chunk.chunk_id, Chunk.snapshot_id, Chunk.document_id, Chunk.text, Chunk.content_hash, Document.uri)
     .outerjoin(Document, (Document.snapshot_id == Chunk.snapshot_id) & (Document.document_id == Chunk.document_id))
@@ -165,8 +168,9 @@ def _candidates(session: Session, snapshot_ids: set[str]) -> dict[str, _Candidat
 def _still_active(session: Session, snapshot_ids: set[str]) -> bool:
     """In the writing transaction: is every snapshot the answer uses still the active one of a live source?
 
-    On PostgreSQL the rows are share-locked until the audit record commits, so no activation or retire
-    can slip in between; SQLite's write lock, held since this transaction began, does the same."""
+    On PostgreSQL their sources' rows are share-locked until the audit record commits: every change of
+    which snapshot is active (publish, activate, retire) is made under an update lock of the source row,
+    so none can slip in between. SQLite's write lock, held since this transaction began, does the same."""
     if not snapshot_ids:
         return True
     query = _STILL_ACTIVE_LOCKED if session.get_bind().dialect.name == "postgresql" else _STILL_ACTIVE
@@ -194,6 +198,8 @@ def retrieve(runtime: Runtime, principal: Principal, body: RetrieveRequest, head
         raise
     except Exception as exc:  # fail closed: no record, no answer
         log.error("audit write failed for %s: %s", request_id, exc)
+        if is_unavailable(exc):
+            raise as_unavailable(exc, ", so no context is served") from exc
         raise Unavailable("the audit record could not be written, so no context is served; retry") from exc
 
 
@@ -206,21 +212,39 @@ def _group_commit(runtime: Runtime) -> GroupCommit:
 
 def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveRequest, task: TaskClass,
                          request_id: str, dense_size: int | None, started: float) -> RetrieveResponse:
-    for _ in range(ATTEMPTS):
+    budget = runtime.settings.db_timeout
+    for attempt in range(ATTEMPTS):
         with read_scope(runtime.sessions) as session:
             if session.scalar(_REQUEST_ID_USED, {"request_id": request_id}) is not None:
                 raise Conflict(f"request id {request_id!r} is in use; send another one or none")
             response, candidates = _answer(runtime, session, body, task, request_id, dense_size)
         used = {r.snapshot_id for r in response.results} | {r.snapshot_id for r in response.rejected}
 
+        tries = [0]
+
         def append(session: Session) -> bool:
+            tries[0] += 1
+            if tries[0] > 1 and time.perf_counter() - started > budget:
+                # The group's transaction failed and its records are tried one by one: past the timeout,
+                # answer 503 now rather than queue behind a database that has just failed.
+                raise DatabaseUnavailable("the audit record could not be written within FRESHNESS_DB_TIMEOUT,"
+                                          " so no context is served; retry shortly")
             if not _still_active(session, used):
                 return False
             latency_ms = int((time.perf_counter() - started) * 1000)
             write_record(session, runtime, principal, body, task, response, candidates, latency_ms)
             return True
 
-        if _group_commit(runtime).submit(PendingRecord(append)):
+        try:
+            written = _group_commit(runtime).submit(PendingRecord(append))
+        except Exception as exc:
+            # A deadlock or serialisation failure: the answer is made again, after a short random pause.
+            if attempt + 1 >= ATTEMPTS or not is_transient(exc) or time.perf_counter() - started >= budget:
+                raise
+            log.info("retrieval %s: %s; answering again", request_id, type(exc).__name__)
+            backoff(attempt)
+            continue
+        if written:
             return response
         log.info("retrieval %s: a snapshot it used changed state meanwhile; answering again", request_id)
     raise Unavailable("the sources changed state during the retrieval, so no context is served; retry")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,20 +27,21 @@ from sqlalchemy.orm import Session
 
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
-from freshness.db import read_scope, session_scope
-from freshness.errors import Conflict, FreshnessError, InvalidInput
+from freshness.db import read_scope, session_scope, transaction
+from freshness.errors import Conflict, InvalidInput
 from freshness.ids import new_chunk_id, new_snapshot_id
 from freshness.models import Chunk, Document, ServiceState, Snapshot, SnapshotState, Source
 from freshness.runtime import DENSE_SIZE_KEY, Runtime, state_value
 from freshness.sources.prepare import PreparedSnapshot, prepare
 from freshness.sources.schemas import PublishRequest, PublishResult, PublishStats
 from freshness.sources.service import active_snapshot, get_source
+from freshness.sources.unfinished import abandoned, end_abandoned, fail_publish
+from freshness.sources.unfinished import recover_unfinished  # noqa: F401  (app and CLI import it from here)
 from freshness.sources.views import snapshot_out
 from freshness.vectorstore import ChunkPoint, SparseVec
 from freshness.vectorstore.embedders import bm25_document
 
 Progress = Callable[[int, int], None]
-STALE_HEARTBEAT = timedelta(minutes=10)
 # Retrievals write their audit records between these transactions (SQLite has one writer at a time).
 CHUNK_ROWS_PER_TRANSACTION = 1_000
 YIELD_EVERY = 8  # chunks embedded between voluntary GIL hand-overs
@@ -67,11 +68,15 @@ def publish(
     now = runtime.clock.now()
     prepared = prepare(body, runtime.settings, now)
 
-    with session_scope(runtime.sessions) as session:
+    ended: list[str] = []
+
+    def begin(session: Session) -> tuple[Source, Snapshot, int | None, list[_PlannedChunk], list[dict]]:
+        # Source row first, then its snapshots: the one lock order of every writer and of retrieval.
         source = get_source(session, source_id, for_update=True)
         require_owner(principal, source.owner)
         if source.retired_at is not None:
             raise Conflict(f"source {source_id!r} is retired; register a new source to publish again")
+        ended[:] = end_abandoned(session, runtime, source_id)
         active = active_snapshot(session, source)
         if active is not None and active.content_hash == prepared.content_hash and (
             active.valid_until == prepared.valid_until
@@ -79,24 +84,30 @@ def publish(
             # Unchanged: the content is confirmed current, nothing is re-indexed.
             active.verified_at = max(active.verified_at, prepared.captured_at)
             session.flush()
-            stats = PublishStats(len(prepared.documents), active.chunk_count, 0, 0, _ms(started))
-            runtime.metrics.publish_duration.labels("unchanged").observe(time.perf_counter() - started)
-            return PublishResult(snapshot=snapshot_out(active), changed=False, stats=stats)
+            return source, active, None, [], []
         dense_size = _settle_dense_size(session, runtime, prepared)
-        snapshot, planned, chunk_rows = _reserve(session, source, prepared, now)
+        return source, *_reserve(session, source, prepared, now, dense_size)
 
+    source, snapshot, dense_size, planned, chunk_rows = transaction(runtime.sessions, begin)
+    abandoned(runtime).difference_update(ended)
+    if snapshot.state != SnapshotState.INGESTING:  # the active one, confirmed unchanged
+        stats = PublishStats(len(prepared.documents), snapshot.chunk_count, 0, 0, _ms(started))
+        runtime.metrics.publish_duration.labels("unchanged").observe(time.perf_counter() - started)
+        return PublishResult(snapshot=snapshot_out(snapshot), changed=False, stats=stats)
+
+    reserved_id = snapshot.id
     try:
         for start in range(0, len(chunk_rows), CHUNK_ROWS_PER_TRANSACTION):
-            with session_scope(runtime.sessions) as session:
-                session.execute(Chunk.__table__.insert(), chunk_rows[start : start + CHUNK_ROWS_PER_TRANSACTION])
+            rows = chunk_rows[start : start + CHUNK_ROWS_PER_TRANSACTION]
+            transaction(runtime.sessions, lambda session, rows=rows: session.execute(Chunk.__table__.insert(), rows))
         if dense_size is not None:
             # Only now that the size is committed: a refused publish must not leave the store set up for it.
             runtime.store.ensure_dense(dense_size)
         embedded, reused = _index(runtime, source, snapshot, planned, dense_size, progress)
-        with session_scope(runtime.sessions) as session:
-            snapshot = _activate_new(session, runtime, snapshot.id, source_id, embedded, reused, started)
+        snapshot = transaction(runtime.sessions, lambda session: _activate_new(
+            session, runtime, reserved_id, source_id, embedded, reused, started))
     except BaseException as exc:
-        _fail(runtime, snapshot.id, exc)
+        fail_publish(runtime, reserved_id, exc)
         raise
     stats = PublishStats(len(prepared.documents), len(planned), embedded, reused, _ms(started))
     runtime.metrics.publish_duration.labels("changed").observe(time.perf_counter() - started)
@@ -127,8 +138,8 @@ def _settle_dense_size(session: Session, runtime: Runtime, prepared: PreparedSna
 
 
 def _reserve(
-    session: Session, source: Source, prepared: PreparedSnapshot, now: datetime
-) -> tuple[Snapshot, list[_PlannedChunk], list[dict]]:
+    session: Session, source: Source, prepared: PreparedSnapshot, now: datetime, dense_size: int | None
+) -> tuple[Snapshot, int | None, list[_PlannedChunk], list[dict]]:
     snapshot = Snapshot(
         id=new_snapshot_id(),
         source_id=source.id,
@@ -189,7 +200,7 @@ def _reserve(
                 )
             )
     session.execute(Document.__table__.insert(), [_columns(Document, d) for d in documents])
-    return snapshot, planned, chunk_rows
+    return snapshot, dense_size, planned, chunk_rows
 
 
 def _columns(model: type, row: dict) -> dict:
@@ -312,40 +323,3 @@ def _activate_new(
     source.updated_at = now
     session.flush()
     return snapshot
-
-
-def _fail(runtime: Runtime, snapshot_id: str, exc: BaseException) -> None:
-    reason = exc.detail if isinstance(exc, FreshnessError) else f"{type(exc).__name__}: {exc}"
-    try:
-        with session_scope(runtime.sessions) as session:
-            snapshot = session.get(Snapshot, snapshot_id)
-            if snapshot is not None and snapshot.state == SnapshotState.INGESTING:
-                snapshot.state = SnapshotState.FAILED
-                snapshot.failed_at = runtime.clock.now()
-                snapshot.failure_reason = reason[:2000]
-                snapshot.heartbeat_at = None
-    finally:
-        runtime.store.delete_snapshot(snapshot_id)
-
-
-def recover_unfinished(runtime: Runtime, *, all_ingesting: bool) -> list[str]:
-    """Mark publishes that a dead process left `ingesting` as failed and remove their points.
-
-    With the embedded store only this process can be publishing, so every ingesting snapshot is
-    unfinished; with a shared store, only those whose heartbeat stopped long ago.
-    """
-    now = runtime.clock.now()
-    with session_scope(runtime.sessions) as session:
-        query = select(Snapshot).where(Snapshot.state == SnapshotState.INGESTING)
-        if not all_ingesting:
-            query = query.where(Snapshot.heartbeat_at < now - STALE_HEARTBEAT)
-        stuck = list(session.scalars(query))
-        for snapshot in stuck:
-            snapshot.state = SnapshotState.FAILED
-            snapshot.failed_at = now
-            snapshot.failure_reason = "the publish was interrupted (process stopped) and never activated"
-            snapshot.heartbeat_at = None
-        ids = [s.id for s in stuck]
-    for snapshot_id in ids:
-        runtime.store.delete_snapshot(snapshot_id)
-    return ids

@@ -57,9 +57,11 @@ def activate(
             f"snapshot {snapshot_id!r} belongs to source {snapshot.source_id!r}, not {expected_source!r}",
             field="source_id",
         )
+    # Source row first, then its snapshots: the one lock order of every writer and of retrieval.
     source = get_source(session, snapshot.source_id, for_update=True)
     require_owner(principal, source.owner)
-    session.refresh(snapshot)
+    # Locked too: a purge that got there first has made it `purged`, and that is what is read here.
+    session.refresh(snapshot, with_for_update=True)
     if source.retired_at is not None:
         raise Conflict(f"source {source.id!r} is retired; its snapshots cannot be activated")
     if snapshot.state == SnapshotState.ACTIVE:
