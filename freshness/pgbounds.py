@@ -23,6 +23,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from sqlalchemy import Engine, event
 
+PING_WAIT = 1.0  # seconds a pooled connection's ping may take
 CLIENT_SLACK = 0.5  # the client waits this much longer (at least), so the server's own timeout comes first
 
 
@@ -58,3 +59,17 @@ def bound_postgres(engine: Engine, timeout: float) -> None:
         conn = BoundedConnection.connect(*cargs, **cparams)
         conn.io_timeout = wait
         return conn
+
+    ping = engine.dialect.do_ping
+
+    def bounded_ping(dbapi_connection) -> bool:  # noqa: ANN001
+        # A live server answers a ping at once. A pooled connection to a server that stopped answering
+        # must not cost the whole timeout before the pool tries a new connection (which costs another).
+        previous = dbapi_connection.io_timeout
+        dbapi_connection.io_timeout = min(previous or wait, PING_WAIT)
+        try:
+            return ping(dbapi_connection)
+        finally:
+            dbapi_connection.io_timeout = previous
+
+    engine.dialect.do_ping = bounded_ping  # this engine's dialect only
