@@ -46,7 +46,8 @@ async def ready(request: Request) -> Response:
     checks = await anyio.to_thread.run_sync(check)
     if checks["database"] != "ok" or checks["store"] != "ok":
         failing = [name for name in ("database", "store") if checks[name] != "ok"]
-        return problem(503, "not-ready", "Not ready", f"not reachable: {', '.join(failing)}", "/ready", checks=checks)
+        detail = "; ".join(f"{name}: {checks[name].removeprefix('error: ')}" for name in failing)
+        return problem(503, "not-ready", "Not ready", detail, "/ready", checks=checks)
     return Response({"status": "ready", "checks": checks})
 
 
