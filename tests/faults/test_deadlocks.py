@@ -76,7 +76,7 @@ def _storm(admin, keys, activators: int, pause: float) -> tuple[dict[str, Counte
 
 
 def test_retrievals_while_snapshots_are_activated_never_deadlock_nor_answer_5xx(admin, keys):
-    answers, deadlocks = _storm(admin, keys, activators=1, pause=0.1)
+    answers, deadlocks = _storm(admin, keys, activators=1, pause=0.2)
 
     assert deadlocks == []
     for kind, counts in answers.items():
