@@ -17,14 +17,20 @@ FRESHNESS_DB_TIMEOUT and a 503, never a hang (SPEC §8).
 
 from __future__ import annotations
 
+import inspect
+import logging
 import math
 
 import psycopg
 from psycopg import errors as pg_errors
 from sqlalchemy import Engine, event
 
-PING_WAIT = 1.0  # seconds a pooled connection's ping may take
+log = logging.getLogger("freshness.db")
+# Older psycopg releases have no timeout on their waits: there only the server-side bounds apply.
+CLIENT_BOUND = "timeout" in inspect.signature(psycopg.Connection.wait).parameters and hasattr(
+    pg_errors, "_WaitTimeout")
 CLIENT_SLACK = 0.5  # the client waits this much longer (at least), so the server's own timeout comes first
+PING_WAIT = 1.0  # seconds a pooled connection's ping may take
 
 
 class BoundedConnection(psycopg.Connection):
@@ -51,15 +57,22 @@ def bound_postgres(engine: Engine, timeout: float) -> None:
     millis = max(1, int(timeout * 1000))
     server_options = (f"-c statement_timeout={millis} -c idle_in_transaction_session_timeout={millis}")
     wait = client_wait(timeout)
+    if not CLIENT_BOUND:
+        log.warning("psycopg %s cannot bound its waits: a database server that stops answering can hold"
+                    " requests past FRESHNESS_DB_TIMEOUT; a newer psycopg 3 can", psycopg.__version__)
+    connection_class = BoundedConnection if CLIENT_BOUND else psycopg.Connection
 
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect, _record, cargs, cparams):  # noqa: ANN001, ANN202
         cparams.setdefault("connect_timeout", max(2, math.ceil(timeout)))
         cparams["options"] = f"{cparams.get('options', '')} {server_options}".strip()
-        conn = BoundedConnection.connect(*cargs, **cparams)
-        conn.io_timeout = wait
+        conn = connection_class.connect(*cargs, **cparams)
+        if CLIENT_BOUND:
+            conn.io_timeout = wait
         return conn
 
+    if not CLIENT_BOUND:
+        return
     ping = engine.dialect.do_ping
 
     def bounded_ping(dbapi_connection) -> bool:  # noqa: ANN001
