@@ -8,11 +8,19 @@ write lock from another connection for the whole of the reads.
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
+
 import pytest
 
 from tests.conftest import PG_URL, publish, register
 
 pytestmark = pytest.mark.skipif(bool(PG_URL), reason="SQLite's single writer lock")
+
+
+@pytest.fixture
+def settings(settings):
+    # A writer that waits gives up after one second, so a read that queued behind the lock would fail.
+    return replace(settings, db_timeout=1.0)
 
 
 def test_source_and_snapshot_reads_answer_while_another_connection_writes(admin, keys, settings):
