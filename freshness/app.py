@@ -6,11 +6,10 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
+from litestar import Litestar, Router
 
-from freshness import __version__
-from freshness.api import EXCEPTION_HANDLERS
+from freshness.api import BEARER, DEPENDENCIES, EXCEPTION_HANDLERS, authenticated
+from freshness.api.openapi import openapi_config, schema_assets
 from freshness.audit.endpoints import AuditController
 from freshness.clock import Clock
 from freshness.health import health, metrics, ready
@@ -57,15 +56,23 @@ def create_app(
                 if runtime is None:
                     rt.close()
 
-    return Litestar(
+    # Every /v1 operation needs a key: the guard looks it up before the body is read.
+    v1 = Router(
+        path="/v1",
         route_handlers=[
-            health, ready, metrics, SourceController, SnapshotController, PolicyController, retrieve_endpoint,
-            AuditController, freshness_endpoint,
+            SourceController, SnapshotController, PolicyController, retrieve_endpoint, AuditController,
+            freshness_endpoint,
         ],
+        guards=[authenticated],
+        security=BEARER,
+    )
+    return Litestar(
+        route_handlers=[health, ready, metrics, v1, schema_assets()],
+        dependencies=DEPENDENCIES,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[refuse_nul_parameters],
         request_max_body_size=settings.max_body,
-        openapi_config=OpenAPIConfig(title="freshness", version=__version__, path="/schema"),
+        openapi_config=openapi_config(),
         debug=False,
     )

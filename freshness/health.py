@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import anyio.to_thread
-from litestar import Request, Response, get
+from litestar import Response, get, route
+from msgspec import Struct
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from freshness.api import problem, runtime_of
+from freshness.api import Service, problem, problems
 from freshness.db import read_scope, session_scope
 from freshness.dbfaults import write_health
 from freshness.models import ServiceState
@@ -17,14 +18,22 @@ PROBE_KEY = "ready_write_probe"
 PROBE_SIZE = 1000  # the column's width
 
 
-@get("/health", summary="The process is up", tags=["health"])
-async def health() -> dict:
-    return {"status": "ok"}
+class Health(Struct):
+    status: str
 
 
-@get("/ready", summary="Database and vector store answer", tags=["health"])
-async def ready(request: Request) -> Response:
-    runtime = runtime_of(request)
+class Readiness(Struct):
+    status: str
+    checks: dict[str, str]
+
+
+@route("/health", http_method=["GET", "HEAD"], summary="The process is up", tags=["health"], sync_to_thread=False)
+def health() -> Health:
+    return Health(status="ok")
+
+
+@get("/ready", summary="Database and vector store answer", tags=["health"], responses=problems(503))
+async def ready(runtime: Service) -> Response[Readiness]:
 
     def check() -> dict:
         checks: dict[str, str] = {}
@@ -48,7 +57,7 @@ async def ready(request: Request) -> Response:
         failing = [name for name in ("database", "store") if checks[name] != "ok"]
         detail = "; ".join(f"{name}: {checks[name].removeprefix('error: ')}" for name in failing)
         return problem(503, "not-ready", "Not ready", detail, "/ready", checks=checks)
-    return Response({"status": "ready", "checks": checks})
+    return Response(Readiness(status="ready", checks=checks))
 
 
 def _writes(runtime: Runtime) -> str:
@@ -71,7 +80,7 @@ def _writes(runtime: Runtime) -> str:
 
 
 @get("/metrics", summary="Prometheus metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST)
-async def metrics(request: Request) -> Response:
-    runtime = runtime_of(request)
+async def metrics(runtime: Service) -> Response[bytes]:
     body = await anyio.to_thread.run_sync(runtime.metrics.render)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    # The type already names its charset: set the header whole, or one more `charset` would be appended.
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -43,7 +43,7 @@ def _time(params, name: str) -> datetime | None:
 
 
 class AuditController(Controller):
-    path = "/v1/audit"
+    path = "/audit"
     tags = ["audit"]
 
     @get("/retrievals/{request_id:str}", summary="One audit record with full provenance")

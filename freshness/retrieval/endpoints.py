@@ -17,7 +17,7 @@ from freshness.runtime import Runtime
 from freshness.wire import decode_body
 
 
-@post("/v1/retrieve", status_code=200, summary="Retrieve context for a task", tags=["retrieval"])
+@post("/retrieve", status_code=200, summary="Retrieve context for a task", tags=["retrieval"])
 async def retrieve_endpoint(request: Request) -> Response:
     started = time.perf_counter()
     raw = await request.body()

@@ -27,7 +27,7 @@ def _page(items: list, limit: int, cursor: str | None) -> dict:
 
 
 class SourceController(Controller):
-    path = "/v1/sources"
+    path = "/sources"
     tags = ["sources"]
 
     @post("/", status_code=201, summary="Register a source")
@@ -150,7 +150,7 @@ class SourceController(Controller):
 
 
 class SnapshotController(Controller):
-    path = "/v1/snapshots"
+    path = "/snapshots"
     tags = ["snapshots"]
 
     @get("/{snapshot_id:str}", summary="A snapshot with its documents")

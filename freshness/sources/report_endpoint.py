@@ -13,7 +13,7 @@ from freshness.sources.report import STATUSES, count_by_status, freshness_report
 from freshness.wire import parse_limit
 
 
-@get("/v1/freshness", summary="Freshness of every live source", tags=["sources"])
+@get("/freshness", summary="Freshness of every live source", tags=["sources"])
 async def freshness_endpoint(request: Request) -> dict:
     params = request.query_params
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 SPARSE = "bm25"
 DENSE = "dense"
@@ -42,6 +42,7 @@ class SearchFilter:
     tags: list[str] = field(default_factory=list)
 
 
+@runtime_checkable
 class VectorStore(Protocol):
     """One collection of chunk points keyed by chunk id."""
 

@@ -1,31 +1,37 @@
-"""HTTP plumbing shared by the controllers: the runtime, the caller's key, and problem details."""
+"""The one place errors become RFC 9457 problem details, and where the OpenAPI document learns their shape.
+
+Every error the service answers with is `application/problem+json` with a stable `type`: domain
+exceptions (freshness.errors), Litestar's own HTTP errors (unknown route, wrong method, body too
+large, a parameter of the wrong type) and outages of the database (503).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import anyio.to_thread
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from sqlalchemy.orm import Session
+from litestar.openapi.datastructures import ResponseSpec
+from msgspec import Struct
 
-from freshness.auth.guards import require_role
-from freshness.auth.keys import Principal, Role, authenticate
-from freshness.db import read_scope, transaction
 from freshness.dbfaults import as_unavailable, is_unavailable
 from freshness.errors import FreshnessError
-from freshness.runtime import Runtime
 
 log = logging.getLogger("freshness.api")
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://freshness.dev/problems/"
-T = TypeVar("T")
 
 
-def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime
+class Problem(Struct, omit_defaults=True):
+    """An error (RFC 9457). `field` names the input to fix, as `task_class` or `filters.source_ids`."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    field: str | None = None
 
 
 def problem(status: int, type_: str, title: str, detail: str, instance: str | None = None, **extra: Any) -> Response:
@@ -41,12 +47,24 @@ def handle_domain_error(request: Request, exc: FreshnessError) -> Response:
     return problem(exc.status, exc.type, exc.title, exc.detail, request.url.path, **exc.extra)
 
 
+def _validation_problem(request: Request, exc: ValidationException) -> Response:
+    """A path or query parameter of the wrong type or out of bounds (422), or a missing body (400)."""
+    messages = exc.extra if isinstance(exc.extra, list) else []
+    first = messages[0] if messages and isinstance(messages[0], dict) else {}
+    key, message = first.get("key"), str(first.get("message", ""))
+    if key == "data" and first.get("source") == "body":
+        return problem(400, "malformed-json", "Request body is not valid JSON",
+                       "the request body is empty; send a JSON object", request.url.path)
+    detail = f"{key}: {message}" if key else str(exc.detail)
+    return problem(422, "invalid-input", "Request is invalid", detail, request.url.path, field=key)
+
+
 def handle_http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     if isinstance(exc, ValidationException):
-        return problem(400, "bad-request", "Request is invalid", str(exc.detail), request.url.path)
+        return _validation_problem(request, exc)
     if status == 413:
-        limit = runtime_of(request).settings.max_body
+        limit = request.app.state.runtime.settings.max_body
         return problem(413, "payload-too-large", "Request body is too large",
                        f"the request body exceeds the limit of {limit} bytes (FRESHNESS_MAX_BODY)", request.url.path)
     if isinstance(exc, NotFoundException) or status == 404:
@@ -61,6 +79,9 @@ def handle_http_error(request: Request, exc: HTTPException) -> Response:
         if allow:
             answer.set_header("Allow", allow)
         return answer
+    if status == 400:
+        # Litestar's own 400 for a body it could not read as JSON.
+        return problem(400, "malformed-json", "Request body is not valid JSON", str(exc.detail), request.url.path)
     return problem(status, "http-error", "Request failed", str(exc.detail), request.url.path)
 
 
@@ -80,35 +101,22 @@ EXCEPTION_HANDLERS = {
     Exception: handle_unexpected,
 }
 
-
-async def call(request: Request, roles: tuple[Role, ...] | None, work: Callable[[Runtime, Principal], T]) -> T:
-    """Authenticate, check the role, then run blocking work in a worker thread."""
-    runtime = runtime_of(request)
-    header = request.headers.get("authorization")
-
-    def run() -> T:
-        principal = who(runtime, header)
-        if roles is not None:
-            require_role(principal, *roles)
-        return work(runtime, principal)
-
-    return await anyio.to_thread.run_sync(run)
+_MEANING = {
+    400: "The body is not valid JSON, or is missing",
+    401: "No valid API key (send `Authorization: Bearer <key>`)",
+    403: "The key's role or owner may not do this",
+    404: "Nothing with that id",
+    409: "Conflicts with the current state",
+    413: "The body is larger than FRESHNESS_MAX_BODY",
+    422: "A field, path or query parameter is invalid; `field` names it",
+    503: "The database or the vector store is unavailable; retry shortly",
+}
 
 
-def who(runtime: Runtime, header: str | None) -> Principal:
-    with read_scope(runtime.sessions) as session:
-        return authenticate(session, header)
-
-
-def in_transaction(runtime: Runtime, work: Callable[[Session], T]) -> T:
-    """One unit of work: the request boundary commits (after a deadlock, the whole of it runs again)."""
-    return transaction(runtime.sessions, work)
-
-
-def in_read(runtime: Runtime, work: Callable[[Session], T]) -> T:
-    """A unit of work that only reads: it never takes SQLite's write lock nor waits for a writer."""
-    with read_scope(runtime.sessions) as session:
-        return work(session)
-
-
-ANY_KEY: tuple[Role, ...] | None = None
+def problems(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error answers of an operation, for the OpenAPI document: problem details, by status."""
+    return {
+        status: ResponseSpec(data_container=Problem, media_type=PROBLEM, description=_MEANING[status],
+                             generate_examples=False)
+        for status in statuses
+    }

@@ -1,0 +1,140 @@
+"""What a handler may ask for by name, provided by Litestar's dependency injection.
+
+A handler's signature says what it touches:
+
+- `principal: Principal` — the caller. The `authenticated` guard looks the key up before the body is
+  read, so a caller without a valid key learns that first (401, then 403, before 413 and 422).
+- `reads: Session` — a read transaction: it never takes SQLite's write lock nor waits for a writer.
+- `writes: Writes` — a unit of work that commits at the request boundary; a deadlock or a
+  serialisation failure runs it again (freshness.db.transaction).
+- `policy: Policy` — the policy in force, read once for the whole request, so a reload in the middle
+  cannot mix a task class of one version with the `policy_version` of another.
+- `clock`, `store`, `settings`, `runtime` — the service's resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
+from typing import Any, TypeAlias, TypeVar
+
+import anyio.to_thread
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.handlers.base import BaseRouteHandler
+from sqlalchemy.orm import Session, sessionmaker
+
+from freshness.auth.guards import require_role
+from freshness.auth.keys import Principal, Role, authenticate
+from freshness.clock import Clock
+from freshness.db import read_scope, transaction
+from freshness.policy.model import Policy
+from freshness.runtime import Runtime
+from freshness.settings import Settings
+from freshness.vectorstore import VectorStore
+
+T = TypeVar("T")
+PRINCIPAL = "freshness_principal"
+BEARER = [{"bearer": []}]
+"""The security requirement of every /v1 operation, for the OpenAPI document."""
+
+
+def runtime_of(connection: ASGIConnection) -> Runtime:
+    return connection.app.state.runtime
+
+
+async def authenticated(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Guard of every /v1 route: look the key up (in a read that takes no write lock) and keep the principal."""
+    runtime = runtime_of(connection)
+    header = connection.headers.get("authorization")
+
+    def look_up() -> Principal:
+        with read_scope(runtime.sessions) as session:
+            return authenticate(session, header)
+
+    connection.scope.setdefault("state", {})[PRINCIPAL] = await anyio.to_thread.run_sync(look_up)
+
+
+def allow(*roles: Role) -> Callable[[ASGIConnection, BaseRouteHandler], None]:
+    """A guard that lets the given roles, and admins, through; it runs after `authenticated`."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        require_role(connection.scope["state"][PRINCIPAL], *roles)
+
+    guard.__name__ = f"allow_{'_'.join(r.value for r in roles) or 'admin'}"
+    return guard
+
+
+ADMIN_ONLY = allow()
+
+
+@dataclass(frozen=True)
+class Writes:
+    """Runs a unit of work in one write transaction, committed before the response is sent."""
+
+    sessions: sessionmaker[Session]
+
+    def __call__(self, work: Callable[[Session], T]) -> T:
+        return transaction(self.sessions, work)
+
+
+def _principal(request: ASGIConnection) -> Principal:
+    return request.scope["state"][PRINCIPAL]
+
+
+async def _reads(request: ASGIConnection) -> AsyncGenerator[Session, None]:
+    scope = read_scope(runtime_of(request).sessions)
+    session = scope.__enter__()
+    try:
+        yield session
+    except BaseException as exc:
+        await anyio.to_thread.run_sync(scope.__exit__, type(exc), exc, exc.__traceback__)
+        raise
+    await anyio.to_thread.run_sync(scope.__exit__, None, None, None)
+
+
+def _writes(request: ASGIConnection) -> Writes:
+    return Writes(runtime_of(request).sessions)
+
+
+def _policy(request: ASGIConnection) -> Policy:
+    return runtime_of(request).policy.current
+
+
+def _clock(request: ASGIConnection) -> Clock:
+    return runtime_of(request).clock
+
+
+def _store(request: ASGIConnection) -> VectorStore:
+    return runtime_of(request).store
+
+
+def _settings(request: ASGIConnection) -> Settings:
+    return runtime_of(request).settings
+
+
+def _runtime(request: ASGIConnection) -> Runtime:
+    return runtime_of(request)
+
+
+# How a handler names what it needs: the parameter name picks the dependency, the alias its type.
+Caller: TypeAlias = NamedDependency[Principal]
+ReadSession: TypeAlias = NamedDependency[Session]
+WriteSession: TypeAlias = NamedDependency[Writes]
+CurrentPolicy: TypeAlias = NamedDependency[Policy]
+ServiceClock: TypeAlias = NamedDependency[Clock]
+Store: TypeAlias = NamedDependency[VectorStore]
+ServiceSettings: TypeAlias = NamedDependency[Settings]
+Service: TypeAlias = NamedDependency[Runtime]
+
+DEPENDENCIES: dict[str, Any] = {
+    "principal": Provide(_principal, sync_to_thread=False),
+    "reads": Provide(_reads),
+    "writes": Provide(_writes, sync_to_thread=False),
+    "policy": Provide(_policy, sync_to_thread=False),
+    "clock": Provide(_clock, sync_to_thread=False),
+    "store": Provide(_store, sync_to_thread=False),
+    "settings": Provide(_settings, sync_to_thread=False),
+    "runtime": Provide(_runtime, sync_to_thread=False),
+}
+"""Registered on the app: each handler names the ones it needs."""
