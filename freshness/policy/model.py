@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from freshness.policy.durations import format_duration
+
 
 class Criticality(StrEnum):
     CRITICAL = "critical"
@@ -18,11 +20,28 @@ class OnStale(StrEnum):
     FLAG = "flag"
 
 
+# The `*_text` fields keep each duration as the file wrote it (`7d`, `P7D`) for display. They are
+# left out of equality and of the canonical form: respelling a duration with the same length is
+# not a policy change, and versions are compared across restarts.
+
+
 @dataclass(frozen=True)
 class SourceClass:
     name: str
     max_age: int
     warn_age: int | None = None
+    max_age_text: str | None = field(default=None, compare=False)
+    warn_age_text: str | None = field(default=None, compare=False)
+
+    @property
+    def max_age_written(self) -> str:
+        return self.max_age_text or format_duration(self.max_age)
+
+    @property
+    def warn_age_written(self) -> str | None:
+        if self.warn_age is None:
+            return None
+        return self.warn_age_text or format_duration(self.warn_age)
 
 
 @dataclass(frozen=True)
@@ -33,6 +52,12 @@ class TaskClass:
     min_fresh_results: int
     source_classes: tuple[str, ...] | None = None
     max_age: dict[str, int] = field(default_factory=dict)
+    max_age_text: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def max_age_written(self) -> dict[str, str]:
+        """Each override as the file wrote it (a class built in code gets the shortest short form)."""
+        return {name: self.max_age_text.get(name) or format_duration(age) for name, age in self.max_age.items()}
 
     def allows(self, source_class: str) -> bool:
         return self.source_classes is None or source_class in self.source_classes

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from freshness.errors import PolicyInvalid
-from freshness.policy.durations import DurationError, format_duration, parse_duration
+from freshness.policy.durations import DurationError, parse_duration
 from freshness.policy.model import Criticality, OnStale, Policy, SourceClass, TaskClass
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -22,9 +22,10 @@ def _fail(key: str, problem: str) -> PolicyInvalid:
     return PolicyInvalid(f"policy {key}: {problem}", key=key)
 
 
-def _duration(key: str, value: Any) -> int:
+def _duration(key: str, value: Any) -> tuple[int, str]:
+    """Seconds of a duration and its text as written, which `GET /v1/policy` shows."""
     try:
-        return parse_duration(value)
+        return parse_duration(value), value.strip()
     except DurationError as exc:
         raise _fail(key, str(exc)) from exc
 
@@ -50,13 +51,16 @@ def _source_class(name: str, raw: Any) -> SourceClass:
     _unknown(key, table, _SOURCE_KEYS)
     if "max_age" not in table:
         raise _fail(f"{key}.max_age", "is required")
-    max_age = _duration(f"{key}.max_age", table["max_age"])
-    warn_age = None
+    max_age, max_age_text = _duration(f"{key}.max_age", table["max_age"])
+    warn_age: int | None = None
+    warn_age_text: str | None = None
     if "warn_age" in table:
-        warn_age = _duration(f"{key}.warn_age", table["warn_age"])
+        warn_age, warn_age_text = _duration(f"{key}.warn_age", table["warn_age"])
         if warn_age >= max_age:
             raise _fail(f"{key}.warn_age", "must be shorter than max_age")
-    return SourceClass(name=name, max_age=max_age, warn_age=warn_age)
+    return SourceClass(
+        name=name, max_age=max_age, warn_age=warn_age, max_age_text=max_age_text, warn_age_text=warn_age_text
+    )
 
 
 def _task_class(name: str, raw: Any, source_classes: dict[str, SourceClass]) -> TaskClass:
@@ -95,15 +99,16 @@ def _task_class(name: str, raw: Any, source_classes: dict[str, SourceClass]) -> 
                 raise _fail(f"{key}.source_classes", f"unknown source class {klass!r}")
         allowed_classes = tuple(sorted(set(raw_classes)))
     overrides: dict[str, int] = {}
+    override_texts: dict[str, str] = {}
     if "max_age" in table:
         for klass, value in _table(f"{key}.max_age", table["max_age"]).items():
             if klass not in source_classes:
                 raise _fail(f"{key}.max_age.{klass}", "unknown source class")
             if allowed_classes is not None and klass not in allowed_classes:
                 raise _fail(f"{key}.max_age.{klass}", "the task class does not use this source class")
-            overrides[klass] = _duration(f"{key}.max_age.{klass}", value)
+            overrides[klass], override_texts[klass] = _duration(f"{key}.max_age.{klass}", value)
             if overrides[klass] > source_classes[klass].max_age:
-                own = format_duration(source_classes[klass].max_age)
+                own = source_classes[klass].max_age_written
                 raise _fail(f"{key}.max_age.{klass}",
                             f"must not be longer than the class's own max_age ({own}); an override only tightens it")
     return TaskClass(
@@ -113,6 +118,7 @@ def _task_class(name: str, raw: Any, source_classes: dict[str, SourceClass]) -> 
         min_fresh_results=min_fresh,
         source_classes=allowed_classes,
         max_age=dict(sorted(overrides.items())),
+        max_age_text=dict(sorted(override_texts.items())),
     )
 
 

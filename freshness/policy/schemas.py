@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from msgspec import Struct
+from typing import Annotated
 
-from freshness.policy.durations import format_duration
+from msgspec import Meta, Struct
+
 from freshness.policy.model import Criticality, OnStale, Policy
+
+# Durations are shown as the policy file writes them, so an operator finds the same text in the
+# file; the seconds beside them are what the service computes with.
+Written = Annotated[str, Meta(description="as the policy file writes it: 7d, 36h, P7D", examples=["7d"])]
 
 
 class SourceClassOut(Struct):
-    max_age: str
+    max_age: Written
     max_age_seconds: int
-    warn_age: str | None
+    warn_age: Written | None
     warn_age_seconds: int | None
 
 
@@ -20,7 +25,7 @@ class TaskClassOut(Struct):
     on_stale: OnStale
     min_fresh_results: int
     source_classes: list[str] | None
-    max_age: dict[str, str]
+    max_age: dict[str, Written]
     max_age_seconds: dict[str, int]
 
 
@@ -42,9 +47,9 @@ def policy_out(policy: Policy) -> PolicyOut:
         version=policy.version,
         source_classes={
             name: SourceClassOut(
-                max_age=format_duration(c.max_age),
+                max_age=c.max_age_written,
                 max_age_seconds=c.max_age,
-                warn_age=format_duration(c.warn_age) if c.warn_age else None,
+                warn_age=c.warn_age_written,
                 warn_age_seconds=c.warn_age,
             )
             for name, c in sorted(policy.source_classes.items())
@@ -55,7 +60,7 @@ def policy_out(policy: Policy) -> PolicyOut:
                 on_stale=t.on_stale,
                 min_fresh_results=t.min_fresh_results,
                 source_classes=list(t.source_classes) if t.source_classes is not None else None,
-                max_age={k: format_duration(v) for k, v in t.max_age.items()},
+                max_age=t.max_age_written,
                 max_age_seconds=dict(t.max_age),
             )
             for name, t in sorted(policy.task_classes.items())
