@@ -6,11 +6,17 @@ from freshness.auth.keys import Principal, Role
 from freshness.errors import Forbidden
 
 
+def key_of(role: Role) -> str:
+    """The role's key with its article, as a refusal names it: `an auditor key`, `a reader key`."""
+    article = "an" if role.value[0] in "aeiou" else "a"
+    return f"{article} {role.value} key"
+
+
 def require_role(principal: Principal, *roles: Role) -> None:
     if principal.role is Role.ADMIN or principal.role in roles:
         return
     allowed = ", ".join(r.value for r in (*roles, Role.ADMIN))
-    raise Forbidden(f"a {principal.role.value} key may not do this; it needs one of: {allowed}")
+    raise Forbidden(f"{key_of(principal.role)} may not do this; it needs one of: {allowed}")
 
 
 def require_owner(principal: Principal, owner: str) -> None:
@@ -21,4 +27,4 @@ def require_owner(principal: Principal, owner: str) -> None:
         return
     if principal.role is Role.PUBLISHER:
         raise Forbidden(f"this publisher key is bound to owner {principal.owner!r}, not {owner!r}")
-    raise Forbidden(f"a {principal.role.value} key may not change sources; it needs a publisher or admin key")
+    raise Forbidden(f"{key_of(principal.role)} may not change sources; it needs a publisher or admin key")
