@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, NavigableString, PageElement, Tag
+from bs4.element import PreformattedString
 
 from freshness.errors import InvalidInput
 from freshness.refresh.roots import SETTING as ROOTS_SETTING
@@ -15,14 +16,86 @@ SUFFIXES = {".md", ".markdown", ".txt", ".html", ".htm"}
 _HEADING = re.compile(r"^#\s+(.+)$", re.MULTILINE)
 
 
+# Elements that start and end a line of text. Everything else (b, a, span, code, unknown tags)
+# is inline and stays on its line: a chunk or a BM25 phrase must not be cut at `<b>`.
+_BLOCKS = frozenset({
+    "address", "article", "aside", "blockquote", "body", "br", "caption", "center", "dd", "details",
+    "dialog", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3",
+    "h4", "h5", "h6", "header", "hgroup", "hr", "html", "legend", "li", "main", "menu", "nav", "ol", "p",
+    "section", "summary", "table", "tbody", "tfoot", "thead", "tr", "ul",
+})
+_CELLS = frozenset({"td", "th"})
+# The title is returned on its own; the head holds nothing a reader sees.
+_HIDDEN = frozenset({"head", "title", "script", "style", "noscript", "template"})
+_CELL_GAP = " | "
+
+
+class _Lines:
+    """Text gathered line by line: whitespace inside a line collapses, empty lines vanish."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._pieces: list[str] = []
+
+    def add(self, text: str) -> None:
+        self._pieces.append(text)
+
+    def open_cell(self) -> None:
+        # Cells of one row share a line, so a row reads as one fact: `Aero 2 | 129 EUR | in stock`.
+        if "".join(self._pieces).strip():
+            self._pieces.append(_CELL_GAP)
+
+    def end_line(self) -> None:
+        line = " ".join("".join(self._pieces).split())
+        if line:
+            self.lines.append(line)
+        self._pieces = []
+
+    def add_preformatted(self, text: str) -> None:
+        """A <pre> block keeps its own line breaks and indentation."""
+        self.end_line()
+        # HTML ignores one newline right after <pre>; the rest is the author's layout.
+        kept = [line.rstrip() for line in text.removeprefix("\n").splitlines()]
+        while kept and not kept[0]:
+            kept.pop(0)
+        while kept and not kept[-1]:
+            kept.pop()
+        self.lines.extend(kept)
+
+
+def _gather(root: Tag, lines: _Lines) -> None:
+    # An explicit stack rather than recursion: a page nested thousands of levels deep is still read.
+    stack: list[tuple[PageElement, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if isinstance(node, Tag):
+            if node.name in _BLOCKS:
+                lines.end_line()
+            if leaving or node.name in _HIDDEN:
+                continue
+            if node.name == "pre":
+                lines.add_preformatted(node.get_text())
+                continue
+            if node.name in _CELLS:
+                lines.open_cell()
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.contents))
+        elif isinstance(node, NavigableString) and not isinstance(node, PreformattedString):
+            # Comments, CDATA, doctypes and processing instructions are strings too, but nobody sees them.
+            lines.add(str(node))
+
+
 def html_to_text(html: str) -> tuple[str, str | None]:
-    """Visible text of an HTML page (scripts and styles dropped) and its <title>."""
+    """The text a reader sees on an HTML page, a line per block element, and the page's <title>.
+
+    Inline elements stay within their line; table cells of a row share one line; <pre> keeps its
+    layout; scripts, styles, templates and the head are left out; entities are decoded."""
     soup = BeautifulSoup(html, "html.parser")
-    for tag in soup(["script", "style", "noscript", "template"]):
-        tag.decompose()
-    title = soup.title.get_text(strip=True) if soup.title else None
-    lines = (line.strip() for line in soup.get_text("\n").splitlines())
-    return "\n".join(line for line in lines if line), title or None
+    lines = _Lines()
+    _gather(soup, lines)
+    lines.end_line()
+    title = " ".join(soup.title.get_text().split()) if soup.title else None
+    return "\n".join(lines.lines), title or None
 
 
 def read_document(path: Path, doc_id: str) -> dict:
