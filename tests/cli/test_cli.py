@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from freshness.auth.keys import KEY_PATTERN, bootstrap_admin_key, create_key, ensure_admin_key, revoke_key
+from freshness.auth.keys import (
+    KEY_PATTERN,
+    bootstrap_admin_key,
+    create_key,
+    ensure_admin_key,
+    revoke_key,
+)
 from freshness.db import make_engine, make_session_factory, session_scope
 from freshness.vectorstore.edge import EdgeStore
 
@@ -110,11 +116,12 @@ def test_admin_key_from_the_environment_is_created_once_and_stays_revoked(settin
     with session_scope(sessions) as session:
         assert ensure_admin_key(session, value, clock.now()) is True
         assert ensure_admin_key(session, value, clock.now()) is False
-        row, _ = create_key(session, "reader", "other", clock.now())
+        create_key(session, "reader", "other", clock.now())
     with session_scope(sessions) as session:
+        from sqlalchemy import select
+
         from freshness.auth.keys import hash_key
         from freshness.models import ApiKey
-        from sqlalchemy import select
 
         admin_id = session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(value)))
         revoke_key(session, admin_id, clock.now())

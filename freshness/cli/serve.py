@@ -1,0 +1,85 @@
+"""`freshness serve` and `freshness scheduler`: the two long-running processes.
+
+Both migrate the database first (unless told not to) and open every resource before they start
+work, so an invalid policy or a store held by another process stops the start with its message.
+"""
+
+from __future__ import annotations
+
+import click
+
+from freshness.cli.common import handled, out, read_settings
+from freshness.settings import Settings
+
+
+def _prepare(settings: Settings, no_migrate: bool) -> None:
+    from freshness.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.migrate_on_start and not no_migrate:
+        upgrade(settings.resolved_database_url)
+
+
+@click.command()
+@click.option("--host", default=None, help="Overrides FRESHNESS_HOST.")
+@click.option("--port", type=int, default=None, help="Overrides FRESHNESS_PORT.")
+@click.option("--no-scheduler", is_flag=True, help="Do not run scheduled jobs in this process.")
+@click.option("--no-migrate", is_flag=True, help="Do not apply database migrations at start.")
+@handled
+def serve(host: str | None, port: int | None, no_scheduler: bool, no_migrate: bool) -> None:
+    """Start the HTTP service (migrates the database first)."""
+    import uvicorn
+
+    from freshness.app import create_app
+    from freshness.auth.keys import bootstrap_admin_key, ensure_admin_key
+    from freshness.db import session_scope
+    from freshness.runtime import open_runtime
+    from freshness.settings import with_overrides
+
+    settings = read_settings()
+    if no_scheduler:
+        settings = with_overrides(settings, scheduler=False)
+    _prepare(settings, no_migrate)
+    runtime = open_runtime(settings)
+    with session_scope(runtime.sessions) as session:
+        if settings.admin_key:
+            ensure_admin_key(session, settings.admin_key, runtime.clock.now())
+        key = bootstrap_admin_key(session, settings.data_dir, runtime.clock.now())
+    if key:
+        out.print(f"Created the first admin key (also in {settings.data_dir / 'admin.key'}, mode 0600). "
+                  "It is shown once:")
+        out.print(key, highlight=False)
+    app = create_app(settings, runtime=runtime)
+    try:
+        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
+                    access_log=settings.access_log)
+    finally:
+        runtime.close()
+
+
+@click.command()
+@click.option("--no-migrate", is_flag=True, help="Do not apply database migrations at start.")
+@handled
+def scheduler(no_migrate: bool) -> None:
+    """Run the scheduled jobs without serving HTTP (next to `serve --no-scheduler` replicas)."""
+    import signal
+
+    from freshness.jobs.scheduler import JobScheduler
+    from freshness.runtime import open_runtime
+
+    settings = read_settings()
+    _prepare(settings, no_migrate)
+    runtime = open_runtime(settings)
+    jobs = JobScheduler(runtime, blocking=True)
+
+    def stop(signum: int, frame: object) -> None:
+        jobs.scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    out.print(f"scheduler {jobs.holder} running: refresh, sweep, purge, reconcile (Ctrl-C stops)", highlight=False)
+    try:
+        jobs.start()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.close()

@@ -1,0 +1,98 @@
+"""`freshness sources add | list`: register sources and see them with their freshness."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from freshness.cli.common import (
+    OPERATOR,
+    convert,
+    emit_json,
+    fmt_age,
+    handled,
+    json_option,
+    now,
+    out,
+    read_settings,
+    sessions_for,
+)
+from freshness.cli.policy import policy_in_force
+
+PAGE = 500
+
+
+@click.group()
+def sources() -> None:
+    """Register and list sources."""
+
+
+@sources.command("add")
+@click.argument("source_id")
+@click.option("--title", required=True)
+@click.option("--owner", required=True)
+@click.option("--class", "source_class", required=True, help="A source class of the policy.")
+@click.option("--uri", default=None)
+@click.option("--refresh-interval", default=None, help="e.g. 1h, 1d, PT30M")
+@click.option("--tag", "tags", multiple=True)
+@json_option
+@handled
+def sources_add(source_id, title, owner, source_class, uri, refresh_interval, tags, as_json: bool) -> None:
+    """Register a source."""
+    from freshness.db import session_scope
+    from freshness.refresh.reach import SourceReach
+    from freshness.sources.schemas import SourceCreate
+    from freshness.sources.service import register_source
+    from freshness.sources.views import source_out
+
+    settings = read_settings()
+    body = convert(
+        SourceCreate,
+        {"id": source_id, "title": title, "owner": owner, "source_class": source_class, "uri": uri,
+         "refresh_interval": refresh_interval, "tags": list(tags)},
+    )
+    moment = now()
+    with session_scope(sessions_for(settings)) as session:
+        policy = policy_in_force(settings, session)
+        source = register_source(session, OPERATOR, body, policy, moment, SourceReach.of(settings))
+        view = source_out(source, None, policy, moment)
+    if as_json:
+        emit_json(view)
+        return
+    out.print(f"registered {source_id} ({source_class}, owner {owner})", highlight=False)
+
+
+@sources.command("list")
+@click.option("--owner", default=None)
+@click.option("--class", "source_class", default=None)
+@click.option("--include-retired", is_flag=True)
+@json_option
+@handled
+def sources_list(owner, source_class, include_retired, as_json: bool) -> None:
+    """Sources with their active snapshot and freshness."""
+    from freshness.db import read_scope
+    from freshness.sources.service import active_snapshot, list_sources
+    from freshness.sources.views import source_out
+
+    settings = read_settings()
+    moment, views = now(), []
+    with read_scope(sessions_for(settings)) as session:
+        policy = policy_in_force(settings, session)
+        after = None
+        while True:
+            rows = list_sources(session, owner=owner, source_class=source_class, include_retired=include_retired,
+                                after=after, limit=PAGE)
+            views += [source_out(source, active_snapshot(session, source), policy, moment) for source in rows[:PAGE]]
+            if len(rows) <= PAGE:
+                break
+            after = rows[PAGE - 1].id
+    if as_json:
+        emit_json(views)
+        return
+    table = Table("id", "class", "owner", "active snapshot", "version", "status", "age")
+    for view in views:
+        snap = view.active_snapshot
+        status = "retired" if view.retired_at else view.freshness.status
+        table.add_row(view.id, view.source_class, view.owner, snap.id if snap else "",
+                      (snap.version or "") if snap else "", status, fmt_age(view.freshness.age_seconds))
+    out.print(table)
