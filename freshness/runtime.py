@@ -30,19 +30,26 @@ def state_value(session: Session, key: str) -> str | None:
     return row.value if row else None
 
 
-def ensure_state_value(session_factory: sessionmaker[Session], key: str, value: str) -> str:
-    """Set `key` once; whoever wrote it first wins (safe across replicas)."""
-    with session_scope(session_factory) as session:
-        existing = state_value(session, key)
-        if existing is not None:
-            return existing
+def settle_state_value(session: Session, key: str, value: str) -> str:
+    """Set `key` unless it is set already; returns the value in force. Whoever wrote first wins,
+    across sessions and replicas. Only flushes."""
+    existing = state_value(session, key)
+    if existing is not None:
+        return existing
     try:
-        with session_scope(session_factory) as session:
+        # A savepoint: losing the race must not undo the rest of the caller's transaction.
+        with session.begin_nested():
             session.add(ServiceState(key=key, value=value))
         return value
     except IntegrityError:
-        with session_scope(session_factory) as session:
-            return session.scalar(select(ServiceState.value).where(ServiceState.key == key)) or value
+        # Another session inserted it after our read and committed: its value stands.
+        return session.scalar(select(ServiceState.value).where(ServiceState.key == key)) or value
+
+
+def ensure_state_value(session_factory: sessionmaker[Session], key: str, value: str) -> str:
+    """`settle_state_value` as a unit of work of its own."""
+    with session_scope(session_factory) as session:
+        return settle_state_value(session, key, value)
 
 
 @dataclass
@@ -58,11 +65,6 @@ class Runtime:
     metrics: Metrics = field(default_factory=Metrics)
     extras: dict = field(default_factory=dict)
     signer: Signer | None = None  # signs audit checkpoints; None only where no checkpoint is taken
-
-    def dense_size(self) -> int | None:
-        with session_scope(self.sessions) as session:
-            value = state_value(session, DENSE_SIZE_KEY)
-        return int(value) if value else None
 
     def close(self) -> None:
         try:

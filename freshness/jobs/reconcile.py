@@ -18,23 +18,13 @@ from sqlalchemy import select
 from freshness.db import session_scope
 from freshness.models import Chunk, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
+from freshness.sources.lifecycle import point_payload
 from freshness.vectorstore import ChunkPoint
 from freshness.vectorstore.embedders import bm25_document
 
 log = logging.getLogger("freshness.reconcile")
 PAGE = 1_000
 LIVE_STATES = (SnapshotState.INGESTING, SnapshotState.ACTIVE, SnapshotState.SUPERSEDED)
-
-
-def _expected_payload(source: Source, chunk: Chunk) -> dict[str, Any]:
-    return {
-        "source_id": source.id,
-        "snapshot_id": chunk.snapshot_id,
-        "source_class": source.source_class,
-        "tags": list(source.tags or []),
-        "chunk_id": chunk.chunk_id,
-        "document_id": chunk.document_id,
-    }
 
 
 def _differs(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
@@ -77,7 +67,7 @@ def reconcile(runtime: Runtime, keep_alive=lambda: None) -> dict[str, int]:
         keep_alive()
         with session_scope(runtime.sessions) as session:
             chunks = list(session.scalars(select(Chunk).where(Chunk.snapshot_id == snapshot.id)))
-        expected = {c.chunk_id: (c, _expected_payload(source, c)) for c in chunks}
+        expected = {c.chunk_id: (c, point_payload(source, c.snapshot_id, c.chunk_id, c.document_id)) for c in chunks}
         missing = [c for cid, (c, _) in expected.items() if cid not in points]
         changed = [cid for cid, (_, want) in expected.items() if cid in points and _differs(want, points[cid])]
         missing_total += len(missing)

@@ -18,11 +18,12 @@ from sqlalchemy import exists, select
 from freshness.auth.keys import Principal, Role
 from freshness.db import read_scope, session_scope
 from freshness.errors import Conflict, FreshnessError, InvalidInput
-from freshness.models import Snapshot, SnapshotState, Source
+from freshness.models import Source
 from freshness.refresh.files import read_documents
 from freshness.refresh.http import FetchError, fetch_url
 from freshness.refresh.reach import SourceReach
 from freshness.runtime import Runtime
+from freshness.sources import lifecycle
 from freshness.sources.publish import publish
 from freshness.sources.schemas import PublishRequest
 
@@ -114,13 +115,7 @@ def _confirm(runtime: Runtime, source_id: str, now: datetime) -> bool:
     """The content is still current: raise `verified_at` of the active snapshot (never lower it)."""
     with session_scope(runtime.sessions) as session:
         source = session.get(Source, source_id, with_for_update=True)
-        if source is None or source.active_snapshot_id is None:
-            return False
-        active = session.get(Snapshot, source.active_snapshot_id)
-        if active is None or active.state != SnapshotState.ACTIVE:
-            return False
-        active.verified_at = max(active.verified_at, now)
-        return True
+        return source is not None and lifecycle.confirm_current(session, source, now) is not None
 
 
 def _record(runtime: Runtime, source_id: str, now: datetime, outcome: str, error: str | None, fetched: Fetch) -> None:

@@ -30,8 +30,9 @@ from freshness.auth.keys import Principal
 from freshness.db import read_scope, session_scope, transaction
 from freshness.errors import Conflict, InvalidInput
 from freshness.ids import new_chunk_id, new_snapshot_id
-from freshness.models import Chunk, Document, ServiceState, Snapshot, SnapshotState, Source
-from freshness.runtime import DENSE_SIZE_KEY, Runtime, state_value
+from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
+from freshness.runtime import Runtime
+from freshness.sources import lifecycle
 from freshness.sources.prepare import PreparedSnapshot, prepare
 from freshness.sources.schemas import PublishRequest, PublishResult, PublishStats
 from freshness.sources.service import active_snapshot, get_source
@@ -82,11 +83,9 @@ def publish(
             active.valid_until == prepared.valid_until
         ):
             # Unchanged: the content is confirmed current, nothing is re-indexed.
-            active.verified_at = max(active.verified_at, prepared.captured_at)
-            session.flush()
-            return source, active, None, [], []
-        dense_size = _settle_dense_size(session, runtime, prepared)
-        return source, *_reserve(session, source, prepared, now, dense_size)
+            return source, lifecycle.confirm_current(session, source, prepared.captured_at), None, [], []
+        size = _settle_dense_size(session, prepared)
+        return source, *_reserve(session, source, prepared, now, size)
 
     source, snapshot, dense_size, planned, chunk_rows = transaction(runtime.sessions, begin)
     abandoned(runtime).difference_update(ended)
@@ -118,22 +117,16 @@ def _ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def _settle_dense_size(session: Session, runtime: Runtime, prepared: PreparedSnapshot) -> int | None:
-    """The first dense vectors fix the collection's dense size; later ones must match it.
-
-    The store is set up for the size by the caller, once this transaction has committed."""
-    current = state_value(session, DENSE_SIZE_KEY)
-    size = int(current) if current else None
-    if prepared.vector_size is not None:
-        if size is not None and prepared.vector_size != size:
-            raise InvalidInput(
-                f"vectors have dimension {prepared.vector_size}, but this service stores dimension {size}",
-                field="documents.vectors",
-            )
-        if size is None:
-            session.add(ServiceState(key=DENSE_SIZE_KEY, value=str(prepared.vector_size)))
-            session.flush()
-            size = prepared.vector_size
+def _settle_dense_size(session: Session, prepared: PreparedSnapshot) -> int | None:
+    """The dense size in force once the publisher's own vectors are counted; they must match it."""
+    if prepared.vector_size is None:
+        return lifecycle.dense_size(session)
+    size = lifecycle.settle_dense_size(session, prepared.vector_size)
+    if size != prepared.vector_size:
+        raise InvalidInput(
+            f"vectors have dimension {prepared.vector_size}, but this service stores dimension {size}",
+            field="documents.vectors",
+        )
     return size
 
 
@@ -239,8 +232,6 @@ def _index(
     reusable = _reusable(runtime, source.id, {c.content_hash for c in planned})
     embedded = reused = 0
     last_beat = time.monotonic()
-    base_payload = {"source_id": source.id, "snapshot_id": snapshot.id, "source_class": source.source_class,
-                    "tags": list(source.tags or [])}
     for start in range(0, len(planned), batch_size):
         batch = planned[start : start + batch_size]
         old_ids = [reusable[c.content_hash] for c in batch if c.content_hash in reusable]
@@ -262,7 +253,7 @@ def _index(
                 embedded += 1
                 if dense is None and runtime.embedder is not None:
                     to_embed.append(len(points))
-            payload = dict(base_payload, chunk_id=chunk.chunk_id, document_id=chunk.document_id)
+            payload = lifecycle.point_payload(source, snapshot.id, chunk.chunk_id, chunk.document_id)
             points.append(ChunkPoint(chunk.chunk_id, sparse, dense, payload))
         if to_embed:
             vectors = runtime.embedder.embed([batch[i].text for i in to_embed])  # type: ignore[union-attr]
@@ -283,12 +274,7 @@ def _index(
 
 
 def _settle_embedder_size(runtime: Runtime, size: int) -> int:
-    with session_scope(runtime.sessions) as session:
-        current = state_value(session, DENSE_SIZE_KEY)
-        if current is None:
-            session.add(ServiceState(key=DENSE_SIZE_KEY, value=str(size)))
-        else:
-            size = int(current)
+    size = transaction(runtime.sessions, lambda session: lifecycle.settle_dense_size(session, size))
     runtime.store.ensure_dense(size)
     return size
 
@@ -303,23 +289,7 @@ def _heartbeat(runtime: Runtime, snapshot_id: str) -> None:
 def _activate_new(
     session: Session, runtime: Runtime, snapshot_id: str, source_id: str, embedded: int, reused: int, started: float
 ) -> Snapshot:
-    now = runtime.clock.now()
     source = get_source(session, source_id, for_update=True)
-    snapshot = session.get(Snapshot, snapshot_id)
-    if snapshot is None or snapshot.state != SnapshotState.INGESTING:
-        raise Conflict("the publish was interrupted and marked failed; publish again")
-    if source.retired_at is not None:
-        raise Conflict(f"source {source_id!r} was retired during the publish")
-    previous = active_snapshot(session, source)
-    if previous is not None and previous.state == SnapshotState.ACTIVE:
-        previous.state = SnapshotState.SUPERSEDED
-        previous.superseded_at = now
-        session.flush()
-    snapshot.state = SnapshotState.ACTIVE
-    snapshot.activated_at = now
-    snapshot.heartbeat_at = None
+    snapshot = lifecycle.activate_new(session, source, session.get_one(Snapshot, snapshot_id), runtime.clock.now())
     snapshot.stats = {"chunks_embedded": embedded, "chunks_reused": reused, "duration_ms": _ms(started)}
-    source.active_snapshot_id = snapshot.id
-    source.updated_at = now
-    session.flush()
     return snapshot

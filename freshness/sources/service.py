@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
 from freshness.errors import Conflict, InvalidInput, NotFound
-from freshness.models import Snapshot, SnapshotState, Source
+from freshness.models import Snapshot, Source
 from freshness.policy.durations import DurationError, parse_duration
 from freshness.policy.model import Policy
 from freshness.refresh.reach import CLOSED, SourceReach
+from freshness.sources import lifecycle
 from freshness.sources.schemas import SourceCreate, SourceUpdate
 from freshness.vectorstore import VectorStore
 
@@ -163,13 +164,8 @@ def retire_source(session: Session, principal: Principal, source_id: str, now: d
     require_owner(principal, source.owner)
     if source.retired_at is not None:
         return source
-    active = active_snapshot(session, source)
-    if active is not None and active.state == SnapshotState.ACTIVE:
-        active.state = SnapshotState.SUPERSEDED
-        active.superseded_at = now
-    source.active_snapshot_id = None
+    lifecycle.supersede(session, source, now)
     source.retired_at = now
-    source.updated_at = now
     source.next_refresh_at = None
     session.flush()
     return source

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
 from freshness.errors import Conflict, InvalidInput, NotFound
-from freshness.models import Document, Snapshot, SnapshotState
-from freshness.sources.service import active_snapshot, get_source
+from freshness.models import Document, Snapshot
+from freshness.sources import lifecycle
+from freshness.sources.service import get_source
 
 
 def get_snapshot(session: Session, snapshot_id: str) -> Snapshot:
@@ -39,11 +40,9 @@ def verify(session: Session, principal: Principal, source_id: str, now: datetime
     require_owner(principal, source.owner)
     if source.retired_at is not None:
         raise Conflict(f"source {source_id!r} is retired")
-    active = active_snapshot(session, source)
+    active = lifecycle.confirm_current(session, source, now)
     if active is None:
         raise Conflict(f"source {source_id!r} has no active snapshot to verify; publish one first")
-    active.verified_at = max(active.verified_at, now)
-    session.flush()
     return active
 
 
@@ -62,24 +61,4 @@ def activate(
     require_owner(principal, source.owner)
     # Locked too: a purge that got there first has made it `purged`, and that is what is read here.
     session.refresh(snapshot, with_for_update=True)
-    if source.retired_at is not None:
-        raise Conflict(f"source {source.id!r} is retired; its snapshots cannot be activated")
-    if snapshot.state == SnapshotState.ACTIVE:
-        return snapshot
-    if snapshot.state != SnapshotState.SUPERSEDED:
-        raise Conflict(
-            f"snapshot {snapshot_id!r} is {snapshot.state}; only a superseded snapshot that is not purged can be"
-            " activated"
-        )
-    current = active_snapshot(session, source)
-    if current is not None and current.state == SnapshotState.ACTIVE:
-        current.state = SnapshotState.SUPERSEDED
-        current.superseded_at = now
-        session.flush()
-    snapshot.state = SnapshotState.ACTIVE
-    snapshot.activated_at = now
-    snapshot.superseded_at = None
-    source.active_snapshot_id = snapshot.id
-    source.updated_at = now
-    session.flush()
-    return snapshot
+    return lifecycle.activate_retained(session, source, snapshot, now)

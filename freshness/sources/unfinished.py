@@ -13,6 +13,7 @@ from freshness.db import session_scope
 from freshness.errors import FreshnessError
 from freshness.models import Snapshot, SnapshotState
 from freshness.runtime import Runtime
+from freshness.sources.lifecycle import fail
 
 log = logging.getLogger("freshness.publish")
 STALE_HEARTBEAT = timedelta(minutes=10)
@@ -25,11 +26,8 @@ def fail_publish(runtime: Runtime, snapshot_id: str, exc: BaseException) -> None
     try:
         with session_scope(runtime.sessions) as session:
             snapshot = session.get(Snapshot, snapshot_id)
-            if snapshot is not None and snapshot.state == SnapshotState.INGESTING:
-                snapshot.state = SnapshotState.FAILED
-                snapshot.failed_at = runtime.clock.now()
-                snapshot.failure_reason = reason[:2000]
-                snapshot.heartbeat_at = None
+            if snapshot is not None:
+                fail(session, snapshot, reason, runtime.clock.now())
     except Exception as fail_exc:
         # The database refuses this write too (full, down): the caller still sees the first error, and
         # the next publish of the source ends the snapshot, which would otherwise block it with a 409.
@@ -37,7 +35,6 @@ def fail_publish(runtime: Runtime, snapshot_id: str, exc: BaseException) -> None
         abandoned(runtime).add(snapshot_id)
     finally:
         runtime.store.delete_snapshot(snapshot_id)
-
 
 
 def abandoned(runtime: Runtime) -> set[str]:
@@ -53,12 +50,7 @@ def end_abandoned(session: Session, runtime: Runtime, source_id: str) -> list[st
         return []
     mine = list(session.scalars(select(Snapshot).where(Snapshot.id.in_(ids), Snapshot.source_id == source_id)))
     for snapshot in mine:
-        if snapshot.state == SnapshotState.INGESTING:
-            snapshot.state = SnapshotState.FAILED
-            snapshot.failed_at = runtime.clock.now()
-            snapshot.failure_reason = "the publish failed while the database refused writes"
-            snapshot.heartbeat_at = None
-    session.flush()
+        fail(session, snapshot, "the publish failed while the database refused writes", runtime.clock.now())
     return [snapshot.id for snapshot in mine]
 
 
@@ -75,10 +67,7 @@ def recover_unfinished(runtime: Runtime, *, all_ingesting: bool) -> list[str]:
             query = query.where(Snapshot.heartbeat_at < now - STALE_HEARTBEAT)
         stuck = list(session.scalars(query))
         for snapshot in stuck:
-            snapshot.state = SnapshotState.FAILED
-            snapshot.failed_at = now
-            snapshot.failure_reason = "the publish was interrupted (process stopped) and never activated"
-            snapshot.heartbeat_at = None
+            fail(session, snapshot, "the publish was interrupted (process stopped) and never activated", now)
         ids = [s.id for s in stuck]
     for snapshot_id in ids:
         runtime.store.delete_snapshot(snapshot_id)
