@@ -1,7 +1,8 @@
 """The snapshot lifecycle: `ingesting` → `active` → `superseded` → `purged`, or `ingesting` → `failed`.
 
-Every change of a snapshot's state, of the snapshot a source serves, of `verified_at` and of the
-dense vector size is made here, and each one only flushes: the caller's boundary commits.
+Every change of the snapshot a source serves, of `verified_at` and of the dense vector size is made
+here, and each state change but the purge of a superseded snapshot's points (`jobs/purge.py`).
+Each function only flushes: the caller's boundary commits.
 
 Invariants a caller must not break:
 - A caller that changes which snapshot of a source is active first locks the source row
