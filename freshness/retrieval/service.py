@@ -1,12 +1,24 @@
 """Retrieve context for a task (SPEC §3): only active snapshots, judged by the policy, recorded.
 
-Two units of work. The first only reads (no write lock): the snapshots the database calls active,
-the store search narrowed to them, the chunks and the verdicts. The second writes the audit record,
-after checking, in the same transaction, that every snapshot the answer uses is still active; if
-a publish, rollback or retire got in between, the answer is made again. Records of concurrent
-retrievals share that transaction (audit.writer.GroupCommit). The response leaves only after the
-transaction holding its record commits. The active set always comes from the shared database, never from
-a cache, so a change any replica committed before this request began is honoured.
+An answer is made optimistically first, in two units of work. The first only reads (no write lock):
+the snapshots the database calls active, the store search narrowed to them, the chunks and the
+verdicts (retrieval.answer). The second writes the audit record, after checking, in the same
+transaction, that every snapshot the answer serves is still the active one of a live source; if a
+publish, rollback or retire got in between, the answer is made again. Records of concurrent
+retrievals share that transaction (audit.writer.GroupCommit). The last attempt cannot lose that race:
+it takes the sources' locks first and answers and records under them (retrieval.locked), so ordinary
+publishing never turns a retrieval into a 503.
+
+Invariants:
+- Nothing served is of a snapshot that is not active, or of a retired source, when the transaction
+  holding its record commits; one source contributes one snapshot (all come from one read of the
+  active set).
+- Rejected chunks are not held to that: never served, they are reported as judged in the read the
+  answer came from, in which their snapshot was active. A rejected snapshot superseded meanwhile
+  does not make the answer again.
+- The response leaves only after the transaction holding its record commits.
+- The active set always comes from the shared database, never from a cache, so a change any
+  replica committed before this request began is honoured.
 """
 
 from __future__ import annotations
@@ -15,8 +27,6 @@ import logging
 import math
 import re
 import time
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -28,43 +38,16 @@ from freshness.db import read_scope, session_scope
 from freshness.dbfaults import DatabaseUnavailable, as_unavailable, backoff, is_transient, is_unavailable
 from freshness.errors import Conflict, FreshnessError, InvalidInput, Unavailable
 from freshness.ids import new_request_id
-from freshness.models import Chunk, Document, Retrieval, Snapshot, SnapshotState, Source
+from freshness.models import Retrieval, Snapshot, SnapshotState, Source
 from freshness.policy.model import Policy, TaskClass
-from freshness.policy.verdict import Freshness, Verdict, is_served, judge_for_task
-from freshness.retrieval.schemas import Rejected, Result, RetrieveRequest, RetrieveResponse
+from freshness.retrieval.answer import SCAN_FACTOR, answer  # noqa: F401 - SCAN_FACTOR: bench reads it here
+from freshness.retrieval.locked import answer_under_locks
+from freshness.retrieval.schemas import RetrieveRequest, RetrieveResponse
 from freshness.runtime import DENSE_SIZE_KEY, Runtime, state_value
-from freshness.vectorstore import Hit, SearchFilter
-from freshness.vectorstore.embedders import bm25_query
 
 log = logging.getLogger("freshness.retrieval")
-SCAN_FACTOR = 10
 MAX_TOP_K = 100
-ATTEMPTS = 3  # answers made again when the served snapshots changed state meanwhile
-
-
-@dataclass(frozen=True)
-class SourceFacts:
-    id: str
-    title: str
-    owner: str
-    uri: str | None
-    source_class: str
-
-
-@dataclass(frozen=True)
-class SnapshotFacts:
-    id: str
-    version: str | None
-    captured_at: datetime
-    verified_at: datetime
-    valid_until: datetime | None
-    content_hash: str
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    source: SourceFacts
-    snapshot: SnapshotFacts
+ATTEMPTS = 3  # answers made in all: optimistic ones, then a last one under the sources' locks
 
 
 def resolve_request_id(body_id: str | None, header_id: str | None) -> str:
@@ -105,68 +88,20 @@ def _validate(body: RetrieveRequest, policy: Policy, max_query: int, dense_size:
     return task
 
 
-# Statements built once: building a select costs more than running it on SQLite.
 _REQUEST_ID_USED = select(Retrieval.request_id).where(Retrieval.request_id == bindparam("request_id"))
-_ACTIVE = (
+_STILL_ACTIVE = (
     select(Snapshot.id)
     .join(Source, Source.active_snapshot_id == Snapshot.id)
-    .where(Source.retired_at.is_(None), Snapshot.state == SnapshotState.ACTIVE)
+    .where(Source.retired_at.is_(None), Snapshot.state == SnapshotState.ACTIVE,
+           Snapshot.id.in_(bindparam("ids", expanding=True)))
 )
-_ACTIVE_OF_CLASSES = _ACTIVE.where(Source.source_class.in_(bindparam("classes", expanding=True)))
-_CANDIDATES = (
-    select(Source.id, Source.title, Source.owner, Source.uri, Source.source_class,
-           Snapshot.id, Snapshot.version, Snapshot.captured_at, Snapshot.verified_at, Snapshot.valid_until,
-           Snapshot.content_hash)
-    .join(Source, Source.active_snapshot_id == Snapshot.id)
-    .where(Snapshot.id.in_(bindparam("ids", expanding=True)), Source.retired_at.is_(None),
-           Snapshot.state == SnapshotState.ACTIVE)
-)
-_STILL_ACTIVE = _ACTIVE.where(Snapshot.id.in_(bindparam("ids", expanding=True)))
 # Locks the source rows only, in id order: the order every writer takes them (source row, then its snapshots),
 # so a retrieval and an activation never wait for each other in a circle.
 _STILL_ACTIVE_LOCKED = _STILL_ACTIVE.order_by(Source.id).with_for_update(read=True, of=Source)
-_CHUNKS = (
-    select(Chunk.chunk_id, Chunk.snapshot_id, Chunk.document_id, Chunk.text, Chunk.content_hash, Document.uri)
-    .outerjoin(Document, (Document.snapshot_id == Chunk.snapshot_id) & (Document.document_id == Chunk.document_id))
-    .where(Chunk.chunk_id.in_(bindparam("ids", expanding=True)))
-)
-
-
-def _active_snapshot_ids(session: Session, task: TaskClass, body: RetrieveRequest) -> set[str]:
-    """Ids of the active snapshots of live sources the task may use (only ids: the search needs no more)."""
-    filters = body.filters
-    if filters is None or not (filters.tags or filters.source_ids or filters.source_classes):
-        if task.source_classes is None:
-            return set(session.scalars(_ACTIVE))
-        return set(session.scalars(_ACTIVE_OF_CLASSES, {"classes": list(task.source_classes)}))
-    with_tags = bool(filters.tags)
-    query = (
-        select(Snapshot.id, Source.tags) if with_tags else select(Snapshot.id)
-    ).join(Source, Source.active_snapshot_id == Snapshot.id).where(
-        Source.retired_at.is_(None), Snapshot.state == SnapshotState.ACTIVE
-    )
-    if task.source_classes is not None:
-        query = query.where(Source.source_class.in_(task.source_classes))
-    if filters.source_ids:
-        query = query.where(Source.id.in_(filters.source_ids))
-    if filters.source_classes:
-        query = query.where(Source.source_class.in_(filters.source_classes))
-    if not with_tags:
-        return set(session.scalars(query))
-    wanted = set(filters.tags)
-    return {snapshot_id for snapshot_id, tags in session.execute(query) if wanted & set(tags or [])}
-
-
-def _candidates(session: Session, snapshot_ids: set[str]) -> dict[str, _Candidate]:
-    """snapshot id -> the source and snapshot facts an answer and its audit record need, still active."""
-    if not snapshot_ids:
-        return {}
-    rows = session.execute(_CANDIDATES, {"ids": sorted(snapshot_ids)})
-    return {row[5]: _Candidate(SourceFacts(*row[:5]), SnapshotFacts(*row[5:])) for row in rows}
 
 
 def _still_active(session: Session, snapshot_ids: set[str]) -> bool:
-    """In the writing transaction: is every snapshot the answer uses still the active one of a live source?
+    """In the writing transaction: is every snapshot the answer serves still the active one of a live source?
 
     On PostgreSQL their sources' rows are share-locked until the audit record commits: every change of
     which snapshot is active (publish, activate, retire) is made under an update lock of the source row,
@@ -213,12 +148,14 @@ def _group_commit(runtime: Runtime) -> GroupCommit:
 def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveRequest, task: TaskClass,
                          request_id: str, dense_size: int | None, started: float) -> RetrieveResponse:
     budget = runtime.settings.db_timeout
-    for attempt in range(ATTEMPTS):
+    for attempt in range(ATTEMPTS - 1):
+        if attempt and time.perf_counter() - started >= budget:
+            break  # no time for another race: the locked attempt answers 503 at once
         with read_scope(runtime.sessions) as session:
             if session.scalar(_REQUEST_ID_USED, {"request_id": request_id}) is not None:
                 raise Conflict(f"request id {request_id!r} is in use; send another one or none")
-            response, candidates = _answer(runtime, session, body, task, request_id, dense_size)
-        used = {r.snapshot_id for r in response.results} | {r.snapshot_id for r in response.rejected}
+            response, candidates = answer(runtime, session, body, task, request_id, dense_size)
+        served = {r.snapshot_id for r in response.results}
 
         tries = [0]
 
@@ -229,7 +166,7 @@ def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveR
                 # answer 503 now rather than queue behind a database that has just failed.
                 raise DatabaseUnavailable("the audit record could not be written within FRESHNESS_DB_TIMEOUT,"
                                           " so no context is served; retry shortly")
-            if not _still_active(session, used):
+            if not _still_active(session, served):
                 return False
             latency_ms = int((time.perf_counter() - started) * 1000)
             write_record(session, runtime, principal, body, task, response, candidates, latency_ms)
@@ -239,52 +176,16 @@ def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveR
             written = _group_commit(runtime).submit(PendingRecord(append))
         except Exception as exc:
             # A deadlock or serialisation failure: the answer is made again, after a short random pause.
-            if attempt + 1 >= ATTEMPTS or not is_transient(exc) or time.perf_counter() - started >= budget:
+            if not is_transient(exc) or time.perf_counter() - started >= budget:
                 raise
             log.info("retrieval %s: %s; answering again", request_id, type(exc).__name__)
             backoff(attempt)
             continue
         if written:
             return response
-        log.info("retrieval %s: a snapshot it used changed state meanwhile; answering again", request_id)
-    raise Unavailable("the sources changed state during the retrieval, so no context is served; retry")
-
-
-def _answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: TaskClass, request_id: str,
-            dense_size: int | None) -> tuple[RetrieveResponse, dict[str, _Candidate]]:
-    policy = runtime.policy.current
-    now = runtime.clock.now()
-    active = _active_snapshot_ids(session, task, body)
-    served: list[tuple[int, Result]] = []
-    scanned_rejected: list[tuple[int, Rejected]] = []
-    candidates: dict[str, _Candidate] = {}
-    if active:
-        hits = _search(runtime, body, active, dense_size)
-        served, scanned_rejected, candidates = _judge(session, task, policy, hits, active, body.top_k, now)
-    results = [result for _, result in served]
-    if len(served) < body.top_k:
-        # Fewer than top_k passed: every scanned rejection explains the short answer.
-        rejected = [r for _, r in scanned_rejected]
-    else:
-        last_served = served[-1][0]
-        rejected = [r for position, r in scanned_rejected if position < last_served]
-    usable = sum(1 for r in results if r.freshness in (Freshness.FRESH, Freshness.WARN))
-    if usable < task.min_fresh_results:
-        status = "insufficient_context"
-    elif any(r.freshness != Freshness.FRESH for r in results):
-        status = "flagged"
-    else:
-        status = "ok"
-    response = RetrieveResponse(
-        request_id=request_id,
-        status=status,
-        task_class=task.name,
-        policy_version=policy.version,
-        served_at=now,
-        results=results,
-        rejected=rejected,
-    )
-    return response, candidates
+        log.info("retrieval %s: a snapshot it served changed state meanwhile; answering again", request_id)
+    log.info("retrieval %s: answering under the sources' locks", request_id)
+    return answer_under_locks(runtime, principal, body, task, request_id, dense_size, started)
 
 
 def _dense_size(runtime: Runtime) -> int | None:
@@ -297,84 +198,3 @@ def _dense_size(runtime: Runtime) -> int | None:
         if size is not None:
             runtime.extras[DENSE_SIZE_KEY] = size
     return size
-
-
-def _search(runtime: Runtime, body: RetrieveRequest, active: set[str], dense_size: int | None):
-    sparse = bm25_query(body.query)
-    dense = body.vector
-    if dense is None and runtime.embedder is not None and dense_size is not None:
-        dense = runtime.embedder.embed([body.query])[0]
-    filters = body.filters
-    where = SearchFilter(
-        snapshot_ids=sorted(active),
-        source_ids=list(filters.source_ids) if filters else [],
-        source_classes=list(filters.source_classes) if filters else [],
-        tags=list(filters.tags) if filters else [],
-    )
-    limit = body.top_k * SCAN_FACTOR
-    if not sparse.indices and dense is None:
-        return []
-    return runtime.store.search(sparse if sparse.indices else None, dense, where, limit)
-
-
-def _judge(session: Session, task: TaskClass, policy: Policy, hits, active: set[str], top_k: int, now: datetime
-           ) -> tuple[list[tuple[int, Result]], list[tuple[int, Rejected]], dict[str, _Candidate]]:
-    """Walk the ranking: verdicts from the snapshot facts, texts only for the chunks served.
-
-    A point's payload names its snapshot (written once at publish, never changed), so the verdict
-    needs no chunk row; the database still decides which snapshots are active, and a served chunk
-    must have its row in that snapshot."""
-    # The database has the last word: a point whose snapshot is not active now is never served.
-    candidates = _candidates(session, {h.payload.get("snapshot_id") for h in hits} & active)
-    served: list[tuple[int, Result]] = []
-    rejected: list[tuple[int, Rejected]] = []
-    passing: list[tuple[int, Hit, _Candidate, Verdict]] = []
-    for position, hit in enumerate(hits):
-        candidate = candidates.get(hit.payload.get("snapshot_id"))
-        if candidate is None:
-            continue
-        klass = policy.source_classes[candidate.source.source_class]
-        verdict = judge_for_task(task, klass, candidate.snapshot.verified_at, candidate.snapshot.valid_until, now)
-        if is_served(task, verdict):
-            passing.append((position, hit, candidate, verdict))
-        else:
-            rejected.append((position, Rejected(
-                chunk_id=hit.id,
-                source_id=candidate.source.id,
-                snapshot_id=candidate.snapshot.id,
-                reason=verdict.freshness.value,
-                age_seconds=verdict.age_seconds,
-                max_age_seconds=verdict.max_age_seconds,
-            )))
-    # Texts for the first top_k passing chunks; one whose row is missing is skipped for the next.
-    while passing and len(served) < top_k:
-        batch, passing = passing[: top_k - len(served)], passing[top_k - len(served):]
-        rows = _chunk_rows(session, [hit.id for _, hit, _, _ in batch])
-        for position, hit, candidate, verdict in batch:
-            chunk = rows.get(hit.id)
-            if chunk is None or chunk.snapshot_id != candidate.snapshot.id:
-                continue
-            served.append((position, Result(
-                rank=len(served) + 1,
-                chunk_id=chunk.chunk_id,
-                text=chunk.text,
-                score=round(hit.score, 6),
-                source_id=candidate.source.id,
-                source_class=candidate.source.source_class,
-                snapshot_id=candidate.snapshot.id,
-                snapshot_version=candidate.snapshot.version,
-                document_id=chunk.document_id,
-                uri=chunk.uri,
-                captured_at=candidate.snapshot.captured_at,
-                verified_at=candidate.snapshot.verified_at,
-                age_seconds=verdict.age_seconds,
-                freshness=verdict.freshness.value,
-                content_hash=chunk.content_hash,
-            )))
-    return served, rejected, candidates
-
-
-def _chunk_rows(session: Session, chunk_ids: list[str]) -> dict:
-    """chunk id -> (chunk_id, snapshot_id, document_id, text, content_hash, uri of its document)."""
-    rows = session.execute(_CHUNKS, {"ids": chunk_ids})
-    return {row.chunk_id: row for row in rows}
