@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench bench-large soak clean
+.PHONY: run test fuzz install bench bench-large soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +17,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Schemathesis over every operation (tests/api/test_contract.py) with far more examples than `make test`
+# runs, randomized rather than derandomized, and without the per-test timeout. More: make fuzz FUZZ_EXAMPLES=2000
+FUZZ_EXAMPLES ?= 300
+fuzz: $(STAMP)
+	FRESHNESS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FRESHNESS_FUZZ_RANDOM=1 $(PY) -m pytest -q -o timeout=0 \
+		tests/api/test_contract.py $(PYTEST_ARGS)
 
 # Benchmarks (bench/): the small corpus takes a few minutes, the large one much longer.
 bench: $(STAMP)

@@ -1,0 +1,132 @@
+"""Every operation of the OpenAPI document, fuzzed in process: the service keeps the contract it publishes.
+
+Schemathesis generates valid and invalid requests for each operation from /schema/openapi.json and
+sends each one with the key of every role, then once with no key. Whatever the caller sends, the
+answer is never a server error, its status is one the document lists for the operation, its media
+type is the one listed, and its body matches the listed schema.
+
+FRESHNESS_FUZZ_EXAMPLES sets the examples per operation (`make fuzz` raises it). Generation is
+derandomized, so a failure seen once is seen on every run, unless FRESHNESS_FUZZ_RANDOM=1 (`make fuzz`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.errors import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance, response_schema_conformance, status_code_conformance,
+)
+
+from tests.conftest import Api, Keys, publish, register
+
+EXAMPLES = int(os.environ.get("FRESHNESS_FUZZ_EXAMPLES", "5"))
+RANDOM = os.environ.get("FRESHNESS_FUZZ_RANDOM") == "1"
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+# Findings in handlers still being converted, each reported to the owner of the file named. An
+# operation listed here is still fuzzed; a failure of it is an expected one, and a run with none shows
+# the entry can go.
+OPEN_FINDINGS = {
+    "POST /v1/retrieve": "freshness/retrieval/endpoints.py reads its body from the raw request: the document has "
+                         "no request body, so an empty POST answers 400 (and a bad body 422), neither listed",
+}
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """Real names and ids, by the parameter or field that takes them."""
+
+    real: dict[str, list[str]]
+    retiring: list[str]  # sources of their own for DELETE, so the ones above keep serving
+
+
+def lifespan_run_by_the_test_client(app):
+    """The app as schemathesis calls it. The `client` fixture already runs the lifespan; a second one
+    would open a second runtime on the same database and store, so the lifespan scope is declined."""
+
+    async def asgi(scope, receive, send):
+        if scope["type"] == "lifespan":
+            return
+        await app(scope, receive, send)
+
+    return asgi
+
+
+@pytest.fixture
+def seeded(client, keys: Keys) -> Seeded:
+    """A source per owner with a published snapshot, and one retrieval in the audit log."""
+    admin = Api(client, keys.admin)
+    policy = admin.get("/v1/policy").json()
+    sources, snapshots = [], []
+    for owner, source_class in (("support", "policy"), ("catalog-team", "catalog")):
+        source_id = f"{owner}-handbook"
+        register(admin, source_id, source_class, owner=owner, tags=["handbook"])
+        published = publish(admin, source_id, [{"id": "returns.md", "text": f"# {owner}\n\nReturns within 30 days."}],
+                            version="v1")
+        sources.append(source_id)
+        snapshots.append(published["snapshot"]["id"])
+    retiring = []
+    for owner in ("support", "catalog-team"):
+        register(admin, f"{owner}-retiring", "faq", owner=owner)
+        retiring.append(f"{owner}-retiring")
+    answer = Api(client, keys.reader).post("/v1/retrieve", json={"query": "returns", "task_class": "general_question"})
+    assert answer.status_code == 200, answer.text
+    real = {
+        "source_id": sources, "snapshot_id": snapshots, "request_id": [answer.json()["request_id"]],
+        "owner": ["support", "catalog-team"], "source_class": sorted(policy["source_classes"]),
+        "task_class": sorted(policy["task_classes"]),
+    }
+    return Seeded(real=real, retiring=retiring)
+
+
+@pytest.fixture
+def api_schema(request, client, seeded):
+    if not hasattr(request.node, "_nodeid"):
+        # schemathesis 4.32 labels each operation's subtest through `_nodeid`, which pytest 9.2 dropped.
+        request.node._nodeid = request.node.nodeid
+    return schemathesis.openapi.from_asgi("/schema/openapi.json", lifespan_run_by_the_test_client(client.app))
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+def _coin(value) -> bytes:
+    # Derived from the generated value, so a derandomized run makes the same choices every time.
+    return hashlib.sha256(repr(value).encode()).digest()
+
+
+def _point_at_real_things(case, seeded: Seeded) -> None:
+    """Half of the valid cases name a real id or class: a random one would only ever meet 404 or 422."""
+    if case.meta is None or case.meta.generation.mode.name != "POSITIVE":
+        return
+    containers = [case.path_parameters, case.query, case.body if isinstance(case.body, dict) else None]
+    for container in filter(None, containers):
+        for name, value in list(container.items()):
+            choices = seeded.real.get(name)
+            if name == "source_id" and case.method.upper() == "DELETE":
+                choices = seeded.retiring
+            coin = _coin(value)
+            if choices and coin[0] % 2:
+                container[name] = choices[coin[1] % len(choices)]
+
+
+@schema.parametrize()
+@settings(max_examples=EXAMPLES, derandomize=not RANDOM, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
+def test_every_operation_keeps_its_contract(case, keys: Keys, seeded: Seeded):
+    _point_at_real_things(case, seeded)
+    case.headers.pop("Authorization", None)  # a generated one would stand in for the keys below
+    try:
+        for key in (keys.admin, keys.reader, keys.auditor, keys.support, keys.catalog, None):
+            case.call_and_validate(headers={"Authorization": f"Bearer {key}"} if key else None, checks=CHECKS)
+    except FailureGroup:
+        if case.operation.label in OPEN_FINDINGS:
+            pytest.xfail(OPEN_FINDINGS[case.operation.label])
+        raise
