@@ -3,12 +3,14 @@
 Litestar's default decoding converts loosely (the string "5" becomes the integer 5) and names only
 the last key of a bad field. `JSONBody[T]` hands the raw body to `freshness.wire.decode_body`
 instead: strict types, a 422 whose `field` names the full path (`filters.source_ids`), text that
-no backend can store refused, nesting bounded. The OpenAPI document still describes the body by
-the Struct itself, under its own name.
+no backend can store refused, nesting bounded. Its `detail` reads as every other 422 does:
+`title: Expected `str`, got `null``, never msgspec's `$.title` nor a raw regular expression. The
+OpenAPI document still describes the body by the Struct itself, under its own name.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator
 from typing import Any, TypeVar
 
@@ -17,9 +19,24 @@ from litestar.dto import AbstractDTO
 from litestar.dto.data_structures import DTOFieldDefinition
 from litestar.typing import FieldDefinition
 
+from freshness.errors import InvalidInput
 from freshness.wire import decode_body
 
 T = TypeVar("T")
+_AT = re.compile(r" - at `\$[^`]*`$")
+_PATTERN = re.compile(r"matching regex '.*'")
+
+
+def readable(error: InvalidInput) -> InvalidInput:
+    """msgspec's message in the service's words: `field: what is wrong`, the pattern named, not printed."""
+    field = error.extra.get("field")
+    detail = _PATTERN.sub(f"matching the pattern of `{field}` in /schema/openapi.json", error.detail)
+    stripped = _AT.sub("", detail)
+    if stripped != detail and field:
+        detail = f"{field}: {stripped}"
+    if detail == error.detail:
+        return error
+    return InvalidInput(detail, **error.extra)
 
 
 class JSONBody(AbstractDTO[T]):
@@ -35,7 +52,10 @@ class JSONBody(AbstractDTO[T]):
         return schema_creator.for_field_definition(FieldDefinition.from_annotation(cls.model_type))
 
     def decode_bytes(self, value: bytes) -> Any:
-        return decode_body(value, self.model_type)
+        try:
+            return decode_body(value, self.model_type)
+        except InvalidInput as error:
+            raise readable(error) from error
 
     def decode_builtins(self, value: dict[str, Any]) -> Any:
         return msgspec.convert(value, self.model_type)

@@ -130,3 +130,18 @@ def test_every_operation_keeps_its_contract(case, keys: Keys, seeded: Seeded):
         if case.operation.label in OPEN_FINDINGS:
             pytest.xfail(OPEN_FINDINGS[case.operation.label])
         raise
+
+
+def test_a_refused_body_field_reads_as_every_other_422(client, keys: Keys):
+    """Named by its path, in the service's words: no msgspec `$.` path, no raw regular expression."""
+    admin = Api(client, keys.admin)
+    refused = admin.post("/v1/sources", json={"id": "Not A Slug", "title": "Returns", "owner": "support",
+                                              "source_class": "policy"})
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()
+    assert problem["field"] == "id"
+    assert problem["detail"].startswith("id: ")
+    assert "regex" not in problem["detail"] and "$." not in problem["detail"] and "[a-z0-9]" not in problem["detail"]
+    untyped = admin.patch("/v1/sources/support-handbook", json={"title": None})
+    assert untyped.status_code == 422, untyped.text
+    assert untyped.json()["detail"] == "title: Expected `str`, got `null`"
