@@ -17,7 +17,8 @@ from litestar import Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import (
-    Components, OpenAPI, OpenAPIMediaType, OpenAPIResponse, Operation, Reference, SecurityScheme,
+    Components, OpenAPI, OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Reference, Schema,
+    SecurityScheme,
 )
 from litestar.static_files import create_static_files_router
 
@@ -49,12 +50,18 @@ def complete_answers(operation: Operation) -> None:
     - A parameter of the wrong type or out of bounds: 422.
     - A body: 400 when it is not JSON, 413 past FRESHNESS_MAX_BODY, 422 when its shape is wrong.
     A status the handler lists itself keeps the handler's description.
+    - A response header is a string: Litestar lists a documentation-only header with no schema,
+      which OpenAPI 3.1 refuses.
     """
     answers = operation.responses if operation.responses is not None else {}
     for status, answer in list(answers.items()):
-        if status[0] in "45" and isinstance(answer, OpenAPIResponse) and answer.content is not None \
-                and PROBLEM not in answer.content:
-            answers[status] = _problem_answer(int(status))
+        if not isinstance(answer, OpenAPIResponse):
+            continue
+        if status[0] in "45" and answer.content is not None and PROBLEM not in answer.content:
+            answers[status] = answer = _problem_answer(int(status))
+        for header in (answer.headers or {}).values():
+            if isinstance(header, OpenAPIHeader) and header.schema is None and header.content is None:
+                header.schema = Schema(type=OpenAPIType.STRING)
     needed: list[int] = []
     if operation.security:
         needed += [401, 503]
