@@ -8,7 +8,8 @@ large, a parameter of the wrong type) and outages of the database (503).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from enum import Enum
+from typing import Any, Literal, get_args, get_origin
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
@@ -56,7 +57,27 @@ def _validation_problem(request: Request, exc: ValidationException) -> Response:
         return problem(400, "malformed-json", "Request body is not valid JSON",
                        "the request body is empty; send a JSON object", request.url.path)
     detail = f"{key}: {message}" if key else str(exc.detail)
+    choices = _choices(request, key) if message.startswith("Invalid enum value") else []
+    if choices:
+        detail += f"; use one of: {', '.join(choices)}"
     return problem(422, "invalid-input", "Request is invalid", detail, request.url.path, field=key)
+
+
+def _choices(request: Request, key: str | None) -> list[str]:
+    """The values an enum parameter takes (a Literal or an Enum in the handler's signature)."""
+    for field in request.route_handler.parsed_fn_signature.parameters.values():
+        aliases = (getattr(field.kwarg_definition, "query", None), getattr(field.kwarg_definition, "name", None))
+        if key == field.name or key in aliases:
+            return _values(field.annotation)
+    return []
+
+
+def _values(annotation: Any) -> list[str]:
+    if get_origin(annotation) is Literal:
+        return [str(value) for value in get_args(annotation)]
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return [str(member.value) for member in annotation]
+    return [value for arg in get_args(annotation) for value in _values(arg)]
 
 
 def handle_http_error(request: Request, exc: HTTPException) -> Response:

@@ -22,7 +22,7 @@ def check_classes_in_use(session: Session, policy: Policy) -> None:
     if missing:
         raise PolicyInvalid(
             f"policy source_classes.{missing[0]}: the class is still used by registered sources; "
-            "keep it in the policy or move those sources first",
+            "keep it in the policy or move those sources first (PATCH /v1/sources/{id} with another source_class)",
             key=f"source_classes.{missing[0]}",
         )
 

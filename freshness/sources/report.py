@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from typing import Literal, cast, get_args
 
 from msgspec import Struct
 from sqlalchemy import select
@@ -19,7 +20,9 @@ from freshness.policy.verdict import Freshness, judge_for_task
 from freshness.refresh.reach import redact_uri
 from freshness.sources.views import source_status
 
-STATUSES = ("never_published", "expired", "stale", "failing", "warn", "fresh")
+# Retired sources are not in the report, so `retired` is not one of its statuses.
+ReportStatus = Literal["never_published", "expired", "stale", "failing", "warn", "fresh"]
+STATUSES: tuple[str, ...] = get_args(ReportStatus)
 
 
 class LastRefresh(Struct):
@@ -36,7 +39,7 @@ class SourceFreshness(Struct):
     title: str
     owner: str
     source_class: str
-    status: str
+    status: ReportStatus
     active_snapshot_id: str | None
     snapshot_version: str | None
     captured_at: datetime | None
@@ -83,7 +86,7 @@ def source_freshness(source: Source, active: Snapshot | None, policy: Policy, no
         title=source.title,
         owner=source.owner,
         source_class=source.source_class,
-        status=summary.status,
+        status=cast(ReportStatus, summary.status),  # live sources only: never `retired`
         active_snapshot_id=active.id if active else None,
         snapshot_version=active.version if active else None,
         captured_at=active.captured_at if active else None,
@@ -136,3 +139,16 @@ def freshness_report(
 def count_by_status(rows: list[SourceFreshness]) -> dict[str, int]:
     counted = Counter(row.status for row in rows)
     return {name: counted.get(name, 0) for name in STATUSES}
+
+
+class FreshnessReport(Struct):
+    """One page of the report, with what holds for every live source the filters select (`counts`,
+    `critical_blocked`), whatever the page."""
+
+    items: list[SourceFreshness]
+    next_cursor: str | None
+    generated_at: datetime
+    policy_version: str
+    counts: dict[str, int]
+    critical_blocked: list[str]
+    points_not_indexed: int | None

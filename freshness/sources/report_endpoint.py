@@ -2,51 +2,51 @@
 
 from __future__ import annotations
 
-from litestar import Request, get
+from typing import Annotated
 
-from freshness.api import ANY_KEY, call
-from freshness.auth.keys import Principal
-from freshness.db import read_scope
-from freshness.errors import InvalidInput
-from freshness.runtime import Runtime
-from freshness.sources.report import STATUSES, count_by_status, freshness_report
-from freshness.wire import parse_limit
+from litestar import get
+from litestar.params import QueryParameter
+
+from freshness.api import CurrentPolicy, ReadSession, Service, ServiceClock, Store, problems
+from freshness.sources.endpoints import ClassFilter, Cursor, Owner
+from freshness.sources.report import FreshnessReport, ReportStatus, count_by_status, freshness_report
+from freshness.sources.service import require_known_class
 
 
-@get("/freshness", summary="Freshness of every live source", tags=["sources"])
-async def freshness_endpoint(request: Request) -> dict:
-    params = request.query_params
-
-    def work(rt: Runtime, who: Principal) -> dict:
-        status = params.get("status")
-        if status is not None and status not in STATUSES:
-            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}; got {status!r}", field="status")
-        limit = parse_limit(params.get("limit"), default=100, maximum=1000)
-        position = rt.cursors.decode(params.get("cursor")) or {}
-        filters = {"source_class": params.get("source_class"), "owner": params.get("owner")}
-
-        def tx(session) -> dict:
-            now = rt.clock.now()
-            policy = rt.policy.current
-            scanned = freshness_report(session, policy, now, after=position.get("after"), limit=limit + 1, **filters)
-            more = len(scanned) > limit
-            page = scanned[:limit]
-            everything = freshness_report(session, policy, now, **filters)
-            return {
-                "items": [row for row in page if status is None or row.status == status],
-                "next_cursor": rt.cursors.encode({"after": page[-1].source_id}) if more else None,
-                "generated_at": now,
-                "policy_version": policy.version,
-                "counts": count_by_status(everything),
-                "critical_blocked": sorted(row.source_id for row in everything if row.blocks_critical),
-            }
-
-        with read_scope(rt.sessions) as session:
-            report = tx(session)
-        try:
-            report["points_not_indexed"] = rt.store.unindexed_count()
-        except Exception:  # the report is about the database; a store hiccup must not hide it
-            report["points_not_indexed"] = None
-        return report
-
-    return await call(request, ANY_KEY, work)
+@get("/freshness", summary="Freshness of every live source", tags=["sources"], sync_to_thread=True,
+     responses=problems(400, 401, 422, 503))
+def freshness_endpoint(
+    reads: ReadSession,
+    policy: CurrentPolicy,
+    clock: ServiceClock,
+    store: Store,
+    runtime: Service,
+    status: Annotated[ReportStatus | None, QueryParameter(
+        description="Only sources with this status; pages may then hold fewer items than `limit`")] = None,
+    source_class: ClassFilter = None,
+    owner: Owner = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000, description="Sources scanned per page")] = 100,
+    cursor: Cursor = None,
+) -> FreshnessReport:
+    if source_class is not None:
+        require_known_class(policy, source_class)
+    after = (runtime.cursors.decode(cursor) or {}).get("after")
+    now = clock.now()
+    scanned = freshness_report(reads, policy, now, source_class=source_class, owner=owner, after=after,
+                               limit=limit + 1)
+    page = scanned[:limit]
+    # Counts and blocked sources cover every source the filters select, not only this page.
+    everything = freshness_report(reads, policy, now, source_class=source_class, owner=owner)
+    try:
+        unindexed: int | None = store.unindexed_count()
+    except Exception:  # the report is about the database; a store hiccup must not hide it
+        unindexed = None
+    return FreshnessReport(
+        items=[row for row in page if status is None or row.status == status],
+        next_cursor=runtime.cursors.encode({"after": page[-1].source_id}) if len(scanned) > limit else None,
+        generated_at=now,
+        policy_version=policy.version,
+        counts=count_by_status(everything),
+        critical_blocked=sorted(row.source_id for row in everything if row.blocks_critical),
+        points_not_indexed=unindexed,
+    )

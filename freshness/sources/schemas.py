@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 SourceId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$", description="slug")]
@@ -34,6 +33,8 @@ class SourceUpdate(Struct, forbid_unknown_fields=True):
     refresh_interval: str | None | UnsetType = UNSET
     tags: Annotated[list[Tag], Meta(max_length=50)] | UnsetType = UNSET
     metadata: dict[str, Any] | UnsetType = UNSET
+    # Only to a class the policy defines; the source is judged under it from that moment.
+    source_class: ClassName | UnsetType = UNSET
 
 
 class DocumentIn(Struct, forbid_unknown_fields=True):
@@ -54,6 +55,8 @@ class PublishRequest(Struct, forbid_unknown_fields=True):
 
 
 class ActivateRequest(Struct, forbid_unknown_fields=True):
+    """An optional check: the snapshot must belong to this source, or nothing changes."""
+
     source_id: str | None = None
 
 
@@ -77,8 +80,11 @@ class SnapshotOut(Struct):
     chunk_count: int
 
 
+SourceStatus = Literal["never_published", "expired", "stale", "failing", "warn", "fresh", "retired"]
+
+
 class FreshnessOut(Struct):
-    status: str
+    status: SourceStatus
     age_seconds: int | None
     max_age_seconds: int
     warn_age_seconds: int | None
@@ -130,5 +136,11 @@ class PublishResult(Struct):
     stats: PublishStats
 
 
-def to_builtins(value: Any) -> Any:
-    return msgspec.to_builtins(value)
+class SourcePage(Struct):
+    items: list[SourceOut]
+    next_cursor: str | None
+
+
+class SnapshotPage(Struct):
+    items: list[SnapshotOut]
+    next_cursor: str | None

@@ -40,6 +40,13 @@ def _check_metadata(metadata: dict[str, Any]) -> None:
         raise InvalidInput("metadata is too large (64 kB at most)", field="metadata")
 
 
+def require_known_class(policy: Policy, name: str, field: str = "source_class") -> None:
+    """A source class the policy does not define is refused, naming the ones it does."""
+    if name not in policy.source_classes:
+        known = ", ".join(sorted(policy.source_classes))
+        raise InvalidInput(f"source_class {name!r} is not defined by the policy; known classes: {known}", field=field)
+
+
 def get_source(session: Session, source_id: str, *, for_update: bool = False) -> Source:
     query = select(Source).where(Source.id == source_id)
     if for_update:
@@ -61,12 +68,7 @@ def register_source(
     reach: SourceReach = CLOSED,
 ) -> Source:
     require_owner(principal, body.owner)
-    if body.source_class not in policy.source_classes:
-        known = ", ".join(sorted(policy.source_classes))
-        raise InvalidInput(
-            f"source_class {body.source_class!r} is not defined by the policy; known classes: {known}",
-            field="source_class",
-        )
+    require_known_class(policy, body.source_class)
     reach.check(body.uri)
     _check_metadata(body.metadata)
     interval = _refresh_seconds(body.refresh_interval)
@@ -102,9 +104,9 @@ def list_sources(
     limit: int,
 ) -> list[Source]:
     query = select(Source).order_by(Source.id).limit(limit + 1)
-    if owner:
+    if owner is not None:
         query = query.where(Source.owner == owner)
-    if source_class:
+    if source_class is not None:
         query = query.where(Source.source_class == source_class)
     if not include_retired:
         query = query.where(Source.retired_at.is_(None))
@@ -118,10 +120,13 @@ def update_source(
     principal: Principal,
     source_id: str,
     body: SourceUpdate,
+    policy: Policy,
     store: VectorStore,
     now: datetime,
     reach: SourceReach = CLOSED,
 ) -> Source:
+    """Change the fields `body` names. A new `source_class` must be one the policy defines; from this
+    transaction on the source is judged under it, and its points carry it for the store's filters."""
     source = get_source(session, source_id, for_update=True)
     require_owner(principal, source.owner)
     if source.retired_at is not None:
@@ -147,12 +152,18 @@ def update_source(
     if body.metadata is not UNSET:
         _check_metadata(body.metadata)
         source.metadata_ = body.metadata
+    # Tags and the class filter searches, so the points must carry them too.
+    payload: dict[str, Any] = {}
     if body.tags is not UNSET:
         tags = sorted(set(body.tags))
         if tags != list(source.tags or []):
-            source.tags = tags
-            # Tags filter searches, so the points must carry them too.
-            store.set_payload_for_source(source.id, {"tags": tags})
+            source.tags = payload["tags"] = tags
+    if body.source_class is not UNSET:
+        require_known_class(policy, body.source_class)
+        if body.source_class != source.source_class:
+            source.source_class = payload["source_class"] = body.source_class
+    if payload:
+        store.set_payload_for_source(source.id, payload)
     source.updated_at = now
     session.flush()
     return source

@@ -54,11 +54,15 @@ def snapshot_detail(row: Snapshot, documents: list[Document]) -> SnapshotDetail:
 
 
 def source_status(source: Source, active: Snapshot | None, policy: Policy, now: datetime) -> FreshnessOut:
-    """The report's status, first that applies: never_published, expired, stale, failing, warn, fresh."""
+    """The report's status, first that applies: never_published, expired, stale, failing, warn, fresh.
+
+    A retired source is `retired`: it serves nothing, whether or not it ever published."""
     klass = policy.source_classes.get(source.source_class)
     max_age = klass.max_age if klass else 0
     warn_age = klass.warn_age if klass else None
     strictest = policy.strictest_max_age(source.source_class) if klass else max_age
+    if source.retired_at is not None:
+        return FreshnessOut("retired", None, max_age, warn_age, strictest)
     if active is None:
         return FreshnessOut("never_published", None, max_age, warn_age, strictest)
     verdict = judge(max_age, warn_age, active.verified_at, active.valid_until, now)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pytest
-
 from tests.conftest import Api, publish, register
 
 
@@ -21,16 +19,6 @@ def list_ids(api: Api, **params) -> list[str]:
     response = api.get("/v1/sources", params=params)
     assert response.status_code == 200, response.text
     return [item["id"] for item in response.json()["items"]]
-
-
-@pytest.fixture
-def catalog(client, keys) -> Api:
-    return Api(client, keys.catalog)
-
-
-@pytest.fixture
-def reader(client, keys) -> Api:
-    return Api(client, keys.reader)
 
 
 def test_a_publisher_registers_its_source_and_gets_it_back_whole(support, clock):

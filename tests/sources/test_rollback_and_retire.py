@@ -258,3 +258,18 @@ def test_a_source_never_published_can_be_retired(support):
 
     assert response.status_code == 200
     assert response.json()["retired_at"] is not None
+
+
+def test_a_retired_source_reports_retired_not_never_published(support, retired_faq):
+    register(support, "draft-faq", source_class="faq")
+    support.delete("/v1/sources/draft-faq")
+
+    for source_id in ("shipping-faq", "draft-faq"):
+        shown = support.get(f"/v1/sources/{source_id}").json()
+        assert shown["freshness"]["status"] == "retired"
+        assert shown["freshness"]["age_seconds"] is None
+    listed = support.get("/v1/sources", params={"include_retired": "true"}).json()["items"]
+    assert {s["id"]: s["freshness"]["status"] for s in listed} == {"draft-faq": "retired", "shipping-faq": "retired"}
+    # The report is about what is live: retired sources are not in it, nor in its counts.
+    report = support.get("/v1/freshness").json()
+    assert report["items"] == [] and sum(report["counts"].values()) == 0
