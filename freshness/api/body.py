@@ -30,7 +30,8 @@ _PATTERN = re.compile(r"matching regex '.*'")
 def readable(error: InvalidInput) -> InvalidInput:
     """msgspec's message in the service's words: `field: what is wrong`, the pattern named, not printed."""
     field = error.extra.get("field")
-    detail = _PATTERN.sub(f"matching the pattern of `{field}` in /schema/openapi.json", error.detail)
+    # A function, not a template: a field name comes from the caller and may hold a backslash.
+    detail = _PATTERN.sub(lambda _: f"matching the pattern of `{field}` in /schema/openapi.json", error.detail)
     stripped = _AT.sub("", detail)
     if stripped != detail and field:
         detail = f"{field}: {stripped}"

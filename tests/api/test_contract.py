@@ -145,3 +145,7 @@ def test_a_refused_body_field_reads_as_every_other_422(client, keys: Keys):
     untyped = admin.patch("/v1/sources/support-handbook", json={"title": None})
     assert untyped.status_code == 422, untyped.text
     assert untyped.json()["detail"] == "title: Expected `str`, got `null`"
+    # Found by the fuzzer: a field name is the caller's text, backslashes included.
+    unknown = admin.patch("/v1/sources/support-handbook", json={"C\\L": {}})
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.json()["field"] == "C\\L"
