@@ -5,7 +5,8 @@ the last key of a bad field. `JSONBody[T]` hands the raw body to `freshness.wire
 instead: strict types, a 422 whose `field` names the full path (`filters.source_ids`), text that
 no backend can store refused, nesting bounded. Its `detail` reads as every other 422 does:
 `title: Expected `str`, got `null``, never msgspec's `$.title` nor a raw regular expression. The
-OpenAPI document still describes the body by the Struct itself, under its own name.
+OpenAPI document still describes the body by the Struct itself, under its own name, and says that
+a Struct which refuses unknown fields takes no other property (`additionalProperties: false`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Generator
 from typing import Any, TypeVar
 
 import msgspec
+import msgspec.inspect as mi
 from litestar.dto import AbstractDTO
 from litestar.dto.data_structures import DTOFieldDefinition
 from litestar.typing import FieldDefinition
@@ -40,6 +42,28 @@ def readable(error: InvalidInput) -> InvalidInput:
     return InvalidInput(detail, **error.extra)
 
 
+def _strict_structs(info: mi.Type, seen: set[type] | None = None) -> set[type]:
+    """The Structs reachable from a type that refuse unknown fields (`forbid_unknown_fields=True`)."""
+    seen = set() if seen is None else seen
+    if isinstance(info, mi.StructType):
+        if info.cls in seen:
+            return seen
+        if info.forbid_unknown_fields:
+            seen.add(info.cls)
+        inner = [f.type for f in info.fields]
+    elif isinstance(info, mi.UnionType):
+        inner = list(info.types)
+    elif isinstance(info, (mi.ListType, mi.SetType, mi.FrozenSetType, mi.VarTupleType)):
+        inner = [info.item_type]
+    elif isinstance(info, mi.DictType):
+        inner = [info.value_type]
+    else:
+        inner = []
+    for item in inner:
+        _strict_structs(item, seen)
+    return seen
+
+
 class JSONBody(AbstractDTO[T]):
     """Use as `dto=JSONBody[SourceCreate], return_dto=None` on a handler that takes `data: SourceCreate`."""
 
@@ -50,7 +74,13 @@ class JSONBody(AbstractDTO[T]):
 
     @classmethod
     def create_openapi_schema(cls, field_definition: FieldDefinition, handler_id: str, schema_creator: Any) -> Any:
-        return schema_creator.for_field_definition(FieldDefinition.from_annotation(cls.model_type))
+        schema = schema_creator.for_field_definition(FieldDefinition.from_annotation(cls.model_type))
+        # Litestar leaves this out; without it a client or a fuzzer takes an unknown field for a valid one.
+        for struct in _strict_structs(mi.type_info(cls.model_type)):
+            component = schema_creator.schema_registry.get_schema_for_field_definition(
+                FieldDefinition.from_annotation(struct))
+            component.additional_properties = False
+        return schema
 
     def decode_bytes(self, value: bytes) -> Any:
         try:

@@ -147,6 +147,13 @@ def test_every_request_body_names_its_model(method, path):
     assert "$ref" in content["application/json"]["schema"], content
 
 
+@pytest.mark.parametrize(("method", "path"), _operations(lambda method, path: "requestBody" in _operation(method, path)))
+def test_every_request_body_says_it_takes_no_other_field(method, path):
+    """The service refuses an unknown field with 422; a client and a fuzzer must know it is not optional extra."""
+    ref = _operation(method, path)["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert served_document()["components"]["schemas"][ref.rsplit("/", 1)[1]].get("additionalProperties") is False
+
+
 @pytest.mark.parametrize(("method", "path"), [_param(method, path, True) for method, path in BODIES])
 def test_the_bodies_spec_names_are_in_the_document(method, path):
     assert "requestBody" in _operation(method, path), "the handler reads a body the document does not describe"
