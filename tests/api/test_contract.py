@@ -149,3 +149,60 @@ def test_a_refused_body_field_reads_as_every_other_422(client, keys: Keys):
     unknown = admin.patch("/v1/sources/support-handbook", json={"C\\L": {}})
     assert unknown.status_code == 422, unknown.text
     assert unknown.json()["field"] == "C\\L"
+
+
+def _send(api_schema, key: str | None, method: str, path: str, expect: int, *, query=None, body=None, headers=None,
+          **path_parameters):
+    """One request a user would make, held to the same checks as the generated ones."""
+    operation = api_schema[path][method]
+    case = operation.Case(path_parameters=path_parameters, query=query, headers=headers,
+                          **({} if body is None else {"body": body, "media_type": "application/json"}))
+    response = case.call_and_validate(headers={"Authorization": f"Bearer {key}"} if key else None, checks=CHECKS)
+    assert response.status_code == expect, response.text
+    [media_type] = response.headers["content-type"]
+    return response.json() if media_type.split(";")[0].endswith("json") else response.text
+
+
+def test_the_answers_users_get_keep_the_contract(api_schema, keys: Keys, seeded: Seeded):
+    """Random data rarely gets past the service's own rules; these requests do, so every success is checked too."""
+    source = {"id": "support-faq", "title": "Shipping FAQ", "owner": "support", "source_class": "faq",
+              "tags": ["shipping"]}
+    documents = {"documents": [{"id": "shipping.md", "text": "# Shipping\n\nOrders ship within two days."}],
+                 "version": "v1"}
+    send = lambda *args, **kw: _send(api_schema, *args, **kw)  # noqa: E731
+    send(keys.support, "POST", "/v1/sources", 201, body=source)
+    send(keys.support, "POST", "/v1/sources", 409, body=source)
+    send(keys.catalog, "POST", "/v1/sources", 403, body={**source, "id": "catalog-faq"})
+    first = send(keys.support, "POST", "/v1/sources/{source_id}/snapshots", 201, body=documents, source_id="support-faq")
+    send(keys.support, "POST", "/v1/sources/{source_id}/snapshots", 200, body=documents, source_id="support-faq")
+    send(keys.support, "POST", "/v1/sources/{source_id}/snapshots", 201, source_id="support-faq",
+         body={"documents": [{"id": "shipping.md", "chunks": ["Orders ship within one day."]}], "version": "v2"})
+    send(keys.support, "PATCH", "/v1/sources/{source_id}", 200, body={"title": "Shipping questions"},
+         source_id="support-faq")
+    send(keys.support, "POST", "/v1/sources/{source_id}/verify", 200, source_id="support-faq")
+    send(keys.support, "POST", "/v1/snapshots/{snapshot_id}/activate", 200, body={"source_id": "support-faq"},
+         snapshot_id=first["snapshot"]["id"])
+    send(keys.reader, "GET", "/v1/sources/{source_id}", 200, source_id="support-faq")
+    send(keys.reader, "GET", "/v1/sources/{source_id}", 404, source_id="nosuch")
+    send(keys.reader, "GET", "/v1/sources", 200, query={"owner": "support", "limit": 1})
+    send(keys.reader, "GET", "/v1/sources/{source_id}/snapshots", 200, source_id="support-faq")
+    send(keys.reader, "GET", "/v1/snapshots/{snapshot_id}", 200, snapshot_id=first["snapshot"]["id"])
+    send(keys.reader, "GET", "/v1/freshness", 200)
+    send(keys.reader, "GET", "/v1/policy", 200)
+    asked = {"query": "when do orders ship", "task_class": "general_question",
+             "filters": {"source_ids": ["support-faq"]}, "top_k": 3}
+    answer = send(keys.reader, "POST", "/v1/retrieve", 200, body=asked, headers={"X-Request-ID": "ship-1"})
+    assert answer["results"], answer
+    send(keys.reader, "POST", "/v1/retrieve", 409, body={**asked, "request_id": "ship-1"})
+    send(keys.auditor, "GET", "/v1/audit/retrievals/{request_id}", 200, request_id="ship-1")
+    for export in ("json", "jsonl", "csv"):
+        send(keys.auditor, "GET", "/v1/audit/retrievals", 200, query={"format": export, "source_id": "support-faq"})
+    send(keys.auditor, "GET", "/v1/audit/verify", 200)
+    send(keys.auditor, "GET", "/v1/audit/checkpoint", 200)
+    send(keys.reader, "GET", "/v1/audit/public-key", 200)
+    send(keys.admin, "POST", "/v1/policy/reload", 200)
+    send(keys.support, "DELETE", "/v1/sources/{source_id}", 200, source_id="support-faq")
+    send(None, "GET", "/v1/sources", 401)
+    send(keys.reader, "GET", "/health", 200)
+    send(None, "GET", "/ready", 200)
+    send(None, "GET", "/metrics", 200)
