@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+import msgspec
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from freshness.errors import InvalidInput, NotFound
+from freshness.audit.schemas import AuditPrincipal, AuditRecord, AuditSummary
+from freshness.errors import Conflict, InvalidInput, NotFound
 from freshness.models import Retrieval, RetrievalChunk, Snapshot
+from freshness.policy.model import Policy
 
 
 def record_view(session: Session, record: Retrieval) -> dict[str, Any]:
@@ -21,9 +24,10 @@ def record_view(session: Session, record: Retrieval) -> dict[str, Any]:
     snapshots = content.get("snapshots", {})
 
     def provenance(item: dict) -> dict:
-        snap = dict(snapshots.get(item["snapshot_id"], {}))
-        snap["state_now"] = states.get(item["snapshot_id"])
-        return {**item, "source": sources.get(item["source_id"]), "snapshot": snap}
+        # .get: a record changed outside the service still shows what is left of it (verify names it).
+        snap = dict(snapshots.get(item.get("snapshot_id"), {}))
+        snap["state_now"] = states.get(item.get("snapshot_id"))
+        return {**item, "source": sources.get(item.get("source_id")), "snapshot": snap}
 
     content["results"] = [provenance(r) for r in content.get("results", [])]
     content["rejected"] = [provenance(r) for r in content.get("rejected", [])]
@@ -41,20 +45,54 @@ def get_record(session: Session, request_id: str) -> dict[str, Any]:
     return record_view(session, record)
 
 
-def summary(record: Retrieval) -> dict[str, Any]:
-    content = record.content
-    return {
-        "request_id": record.request_id,
-        "served_at": content["served_at"],
-        "task_class": record.task_class,
-        "status": record.status,
-        "policy_version": record.policy_version,
-        "principal": content.get("principal"),
-        "results": len(content.get("results", [])),
-        "rejected": len(content.get("rejected", [])),
-        "snapshot_ids": sorted(content.get("snapshots", {})),
-        "record_hash": record.record_hash,
-    }
+def audit_record(view: dict[str, Any]) -> AuditRecord:
+    """The typed record of `record_view`. Content that no longer has a record's shape was changed
+    outside the service: that is a 409 pointing to verify, not a server error."""
+    try:
+        return msgspec.convert(view, AuditRecord)
+    except msgspec.ValidationError as exc:
+        raise Conflict(f"the record of request id {view.get('request_id')!r} no longer has the shape of an audit "
+                       "record: it was changed outside the service; GET /v1/audit/verify shows where the log "
+                       "breaks") from exc
+
+
+def summary(record: Retrieval) -> AuditSummary:
+    """A search line, from the columns the search matched on and counts from the content."""
+    content = record.content if isinstance(record.content, dict) else {}
+    try:
+        principal = msgspec.convert(content.get("principal"), AuditPrincipal | None)
+    except msgspec.ValidationError:
+        principal = None  # changed outside the service; verify names the record
+    return AuditSummary(
+        request_id=record.request_id,
+        served_at=record.served_at,
+        task_class=record.task_class,
+        status=record.status,  # type: ignore[arg-type]  # the column holds what the writer wrote
+        policy_version=record.policy_version,
+        principal=principal,
+        results=_count(content, "results"),
+        rejected=_count(content, "rejected"),
+        snapshot_ids=sorted(content.get("snapshots") or {}),
+        record_hash=record.record_hash,
+    )
+
+
+def _count(content: dict[str, Any], key: str) -> int:
+    items = content.get(key)
+    return len(items) if isinstance(items, list) else 0
+
+
+def check_task_class(session: Session, policy: Policy, task_class: str) -> None:
+    """A task class the policy names, or one that some record was served under (a class since dropped from
+    the policy stays searchable). Anything else is a typo that would find nothing: a 422."""
+    if task_class in policy.task_classes:
+        return
+    # One probe of the (task_class, served_at) index.
+    if session.scalar(select(exists().where(Retrieval.task_class == task_class))):
+        return
+    known = ", ".join(sorted(policy.task_classes))
+    raise InvalidInput(f"no task class {task_class!r} in the policy or the audit log; the policy has {known}",
+                       field="task_class")
 
 
 TOUCH_PAGE = 200  # seqs read from the chunk index per step of a snapshot or source lookup

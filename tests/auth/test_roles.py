@@ -41,6 +41,7 @@ READS = [
     Call("snapshot history", "GET", "/v1/sources/{source}/snapshots"),
     Call("show snapshot", "GET", "/v1/snapshots/{old}"),
     Call("show policy", "GET", "/v1/policy"),
+    Call("audit public key", "GET", "/v1/audit/public-key"),  # so that anyone can check a checkpoint
 ]
 # Changes to the support team's refund policy: its publisher and the admin only.
 WRITES = [
@@ -60,6 +61,7 @@ AUDIT = [
     Call("audit record", "GET", "/v1/audit/retrievals/{request_id}"),
     Call("audit search", "GET", "/v1/audit/retrievals"),
     Call("audit verify", "GET", "/v1/audit/verify"),
+    Call("audit checkpoint", "GET", "/v1/audit/checkpoint"),
 ]
 RELOAD = Call("reload policy", "POST", "/v1/policy/reload")
 EVERY_CALL = READS + WRITES + [RETRIEVE] + AUDIT + [RELOAD]
@@ -171,6 +173,9 @@ BAD_QUERIES = {
     "audit unknown filter": "/v1/audit/retrievals?colour=red",
     "audit format": "/v1/audit/retrievals?format=xml",
     "audit since": "/v1/audit/retrievals?since=yesterday",
+    "audit status": "/v1/audit/retrievals?status=bogus",
+    "audit empty filter": "/v1/audit/retrievals?snapshot_id=",
+    "audit half a checkpoint": "/v1/audit/verify?seq=-1",
 }
 
 
@@ -212,7 +217,7 @@ def test_a_revoked_key_is_refused_on_every_call(admin, world, revoked_key, call)
 
 @pytest.mark.parametrize("role", ["reader", "auditor", "support", "catalog", "admin"])
 @by_name(READS)
-def test_every_key_reads_sources_snapshots_and_policy(admin, keys, world, call, role):
+def test_every_key_reads_sources_snapshots_policy_and_the_signing_key(admin, keys, world, call, role):
     response = call.send(admin.as_key(getattr(keys, role)), world)
 
     assert response.status_code == 200, response.text
