@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.conftest import Api, Keys, publish, register
 
-EXAMPLES = int(os.environ.get("FRESHNESS_FUZZ_EXAMPLES", "5"))
+EXAMPLES = int(os.environ.get("FRESHNESS_FUZZ_EXAMPLES", "10"))
 RANDOM = os.environ.get("FRESHNESS_FUZZ_RANDOM") == "1"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
