@@ -75,7 +75,7 @@ class TextForm:
 
 
 Size = Annotated[int, TextForm(parse_size)]
-Seconds = Annotated[int, TextForm(_duration)]
+Seconds = Annotated[int, TextForm(_duration), msgspec.Meta(ge=0)]
 Timeout = Annotated[float, TextForm(_duration), msgspec.Meta(gt=0)]
 Switch = Annotated[bool, TextForm(_switch)]
 Folders = Annotated[tuple[Path, ...], TextForm(_items)]

@@ -121,6 +121,7 @@ def test_an_empty_variable_leaves_the_file_value(config):
     ("FRESHNESS_SWEEP_INTERVAL_SECONDS", "soon"),
     ("FRESHNESS_PURGE_RETENTION_SECONDS", "P1M"),
     ("FRESHNESS_DB_TIMEOUT", "-1"),
+    ("FRESHNESS_REFRESH_CHECK_SECONDS", "-5"),
     ("FRESHNESS_VECTOR_SIZE", "big"),
 ])
 def test_a_value_that_does_not_read_is_refused_naming_the_setting(tmp_path, variable, written):
@@ -134,6 +135,8 @@ def test_a_file_value_of_the_wrong_kind_is_refused_naming_the_setting(config):
         load_settings({}, config_file=config('[service]\nscheduler = "sometimes"\n'))
     with pytest.raises(ConfigError, match="^setting port: "):
         load_settings({}, config_file=config('[service]\nport = "eighty"\n'))
+    with pytest.raises(ConfigError, match="^setting sweep_interval_seconds: "):
+        load_settings({}, config_file=config("[jobs]\nsweep_interval_seconds = -5\n"))
 
 
 def test_an_unknown_key_in_the_file_is_refused(config):
