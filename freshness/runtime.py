@@ -15,6 +15,7 @@ from freshness.db import make_engine, make_session_factory, session_scope
 from freshness.metrics import Metrics
 from freshness.models import ServiceState
 from freshness.policy.holder import PolicyHolder
+from freshness.policy_repository import admit_policy
 from freshness.private_paths import make_private_dir
 from freshness.settings import Settings
 from freshness.vectorstore import VectorStore, open_store
@@ -84,7 +85,7 @@ def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorSt
     sessions = make_session_factory(engine)
     try:
         with session_scope(sessions) as session:
-            policy = PolicyHolder.load(settings.policy_file, session, clock.now())
+            policy = PolicyHolder.load(settings.policy_file, session, clock.now(), admit_policy)
             dense = state_value(session, DENSE_SIZE_KEY)
         secret = ensure_state_value(sessions, CURSOR_SECRET_KEY, secrets.token_hex(32))
         signer = load_signer(settings)  # before the store opens: a bad key stops the start cleanly

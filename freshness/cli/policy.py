@@ -11,14 +11,12 @@ says so on stderr.
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from freshness.cli.common import err
-from freshness.models import PolicyVersion
-from freshness.policy.holder import check_classes_in_use
 from freshness.policy.model import Policy
 from freshness.policy.parse import load_policy_file
+from freshness.policy_repository import check_classes_in_use, has_loaded, has_loaded_any
 from freshness.settings import Settings
 
 
@@ -26,8 +24,7 @@ def policy_in_force(settings: Settings, session: Session) -> Policy:
     """The policy file, refused (with the service's message) when it drops a class a source still uses."""
     policy = load_policy_file(settings.policy_file)
     check_classes_in_use(session, policy)
-    loaded_before = session.scalar(select(PolicyVersion.version).limit(1)) is not None
-    if loaded_before and session.get(PolicyVersion, policy.version) is None:
+    if has_loaded_any(session) and not has_loaded(session, policy.version):
         err.print(f"note: the service has not loaded this policy file yet ({policy.version}); until a reload "
                   "(POST /v1/policy/reload) or a restart it judges by the version it loaded",
                   highlight=False, soft_wrap=True)

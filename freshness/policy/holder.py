@@ -1,46 +1,33 @@
-"""The policy in force: loaded at start, swapped atomically on reload, every version recorded."""
+"""The policy in force: loaded at start, swapped atomically on reload.
+
+What putting a policy in force takes beyond the file (refusing one that drops a class in use,
+recording its version) needs the database, so the holder is handed it as `admit` and holds no
+persistence of its own (`freshness.policy_repository.admit_policy` in the service).
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from freshness.errors import PolicyInvalid
-from freshness.models import PolicyVersion, Source
 from freshness.policy.model import Policy
 from freshness.policy.parse import load_policy_file
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
-def check_classes_in_use(session: Session, policy: Policy) -> None:
-    """A policy may not drop a source class that a registered source still uses."""
-    used = set(session.scalars(select(Source.source_class).distinct()))
-    missing = sorted(used - set(policy.source_classes))
-    if missing:
-        raise PolicyInvalid(
-            f"policy source_classes.{missing[0]}: the class is still used by registered sources; "
-            "keep it in the policy or move those sources first (PATCH /v1/sources/{id} with another source_class)",
-            key=f"source_classes.{missing[0]}",
-        )
-
-
-def record_version(session: Session, policy: Policy, now: datetime) -> None:
-    if session.get(PolicyVersion, policy.version) is None:
-        session.add(
-            PolicyVersion(
-                version=policy.version, canonical=policy.canonical, source_text=policy.source_text, first_loaded_at=now
-            )
-        )
-        session.flush()
+Admit = Callable[["Session", Policy, datetime], None]
+"""Raises `PolicyInvalid` to refuse a policy; otherwise records it in the caller's transaction."""
 
 
 class PolicyHolder:
-    def __init__(self, path: Path, policy: Policy) -> None:
+    def __init__(self, path: Path, policy: Policy, admit: Admit) -> None:
         self.path = path
         self._policy = policy
+        self._admit = admit
         self._lock = threading.Lock()
 
     @property
@@ -48,18 +35,16 @@ class PolicyHolder:
         return self._policy
 
     @classmethod
-    def load(cls, path: Path, session: Session, now: datetime) -> PolicyHolder:
+    def load(cls, path: Path, session: Session, now: datetime, admit: Admit) -> PolicyHolder:
         policy = load_policy_file(path)
-        check_classes_in_use(session, policy)
-        record_version(session, policy, now)
-        return cls(path, policy)
+        admit(session, policy, now)
+        return cls(path, policy, admit)
 
     def reload(self, session: Session, now: datetime) -> tuple[Policy, bool]:
         """Read the file again; an invalid one raises and the old policy stays. Returns (policy, changed)."""
         with self._lock:
             policy = load_policy_file(self.path)
-            check_classes_in_use(session, policy)
-            record_version(session, policy, now)
+            self._admit(session, policy, now)
             changed = policy.version != self._policy.version
             self._policy = policy
             return policy, changed

@@ -49,4 +49,4 @@ def test_a_file_that_drops_a_class_in_use_is_refused_as_the_service_would(cli, s
         result = cli(*command)
         assert result.exit_code == 1, command
         lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and "source_classes.policy: the class is still used by registered sources" in lines[0]
+        assert len(lines) == 1 and "source_classes.policy: the class is still used by live sources" in lines[0]
