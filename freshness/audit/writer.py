@@ -5,41 +5,29 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.audit.chain import record_hash
-from freshness.auth.keys import Principal
+from freshness.audit.record import RecordInput
 from freshness.db import session_scope
 from freshness.models import AuditChainHead, Retrieval, RetrievalChunk
-from freshness.policy.model import TaskClass
 from freshness.refresh.reach import redact_uri
-from freshness.retrieval.schemas import RetrieveRequest, RetrieveResponse
 from freshness.sources.hashing import sha256_text
 
-if TYPE_CHECKING:
-    from freshness.runtime import Runtime
 
+def build_content(record: RecordInput) -> dict[str, Any]:
+    """The record as served: JSON-ready, with provenance of every source and snapshot involved.
 
-def build_content(
-    runtime: Runtime,
-    principal: Principal,
-    body: RetrieveRequest,
-    task: TaskClass,
-    response: RetrieveResponse,
-    candidates: dict,
-    latency_ms: int,
-) -> dict[str, Any]:
-    """The record as served: JSON-ready, with provenance of every source and snapshot involved."""
-    used = {r.snapshot_id for r in response.results} | {r.snapshot_id for r in response.rejected}
+    Its shape is what every stored record was hashed over: keys and values may not change."""
+    entries = {entry.snapshot.id: entry for entry in [*record.served, *record.rejected]}
     sources = {}
     snapshots = {}
-    for snapshot_id in sorted(used):
-        candidate = candidates[snapshot_id]
-        src, snap = candidate.source, candidate.snapshot
+    for snapshot_id in sorted(entries):
+        src, snap = entries[snapshot_id].source, entries[snapshot_id].snapshot
         sources[src.id] = {"title": src.title, "owner": src.owner, "uri": redact_uri(src.uri),
                            "source_class": src.source_class}
         snapshots[snap.id] = {
@@ -50,27 +38,50 @@ def build_content(
             "valid_until": msgspec.to_builtins(snap.valid_until),
             "content_hash": snap.content_hash,
         }
-    served = msgspec.to_builtins(response)
     # The max age each served chunk was judged against is kept with it, so that `verify` can hold the
     # chunk rows' max_age_seconds to the hashed content as it does every other column.
-    for item in served["results"]:
-        item["max_age_seconds"] = _max_age(runtime, task, item["source_class"])
+    results = [{
+        "rank": c.rank,
+        "chunk_id": c.chunk_id,
+        "text": c.text,
+        "score": c.score,
+        "source_id": c.source.id,
+        "source_class": c.source.source_class,
+        "snapshot_id": c.snapshot.id,
+        "snapshot_version": c.snapshot.version,
+        "document_id": c.document_id,
+        "uri": c.uri,
+        "captured_at": msgspec.to_builtins(c.snapshot.captured_at),
+        "verified_at": msgspec.to_builtins(c.snapshot.verified_at),
+        "age_seconds": c.age_seconds,
+        "freshness": c.freshness,
+        "content_hash": c.content_hash,
+        "max_age_seconds": c.max_age_seconds,
+    } for c in record.served]
+    rejected = [{
+        "chunk_id": c.chunk_id,
+        "source_id": c.source.id,
+        "snapshot_id": c.snapshot.id,
+        "reason": c.reason,
+        "age_seconds": c.age_seconds,
+        "max_age_seconds": c.max_age_seconds,
+    } for c in record.rejected]
     return {
-        "request_id": response.request_id,
-        "served_at": served["served_at"],
-        "status": response.status,
-        "task_class": task.name,
-        "criticality": task.criticality.value,
-        "policy_version": response.policy_version,
-        "principal": {"key_id": principal.key_id, "name": principal.name, "role": principal.role.value},
-        "query": None if runtime.settings.hash_query_text else body.query,
-        "query_sha256": sha256_text(body.query),
-        "filters": msgspec.to_builtins(body.filters) if body.filters else {},
-        "top_k": body.top_k,
-        "vector_given": body.vector is not None,
-        "latency_ms": latency_ms,
-        "results": served["results"],
-        "rejected": served["rejected"],
+        "request_id": record.request_id,
+        "served_at": msgspec.to_builtins(record.served_at),
+        "status": record.status,
+        "task_class": record.task_class,
+        "criticality": record.criticality,
+        "policy_version": record.policy_version,
+        "principal": msgspec.to_builtins(record.principal),
+        "query": None if record.hash_query_text else record.query,
+        "query_sha256": sha256_text(record.query),
+        "filters": msgspec.to_builtins(record.filters) if record.filters is not None else {},
+        "top_k": record.top_k,
+        "vector_given": record.vector_given,
+        "latency_ms": record.latency_ms,
+        "results": results,
+        "rejected": rejected,
         "sources": sources,
         "snapshots": snapshots,
     }
@@ -87,56 +98,42 @@ _MOVE_HEAD = (
 )
 
 
-def write_record(
-    session: Session,
-    runtime: Runtime,
-    principal: Principal,
-    body: RetrieveRequest,
-    task: TaskClass,
-    response: RetrieveResponse,
-    candidates: dict,
-    latency_ms: int,
-) -> tuple[int, str]:
+def write_record(session: Session, record: RecordInput) -> tuple[int, str]:
     """Append the record to the chain in the caller's transaction; returns its seq and hash."""
-    content = build_content(runtime, principal, body, task, response, candidates, latency_ms)
+    content = build_content(record)
     # Locking the head row serialises audit writes, so the chain stays linear across threads and replicas.
     head = session.execute(_LOCK_HEAD).first()
     if head is None:
         raise RuntimeError("the audit chain head is missing; run `freshness db upgrade`")
     seq = head.seq + 1
     digest = record_hash(head.last_hash, content)
-    session.execute(_INSERT_RECORD, [dict(
-        request_id=response.request_id,
-        seq=seq,
-        served_at=response.served_at,
-        task_class=task.name,
-        status=response.status,
-        policy_version=response.policy_version,
-        key_id=principal.key_id,
-        content=content,
-        prev_hash=head.last_hash,
-        record_hash=digest,
-    )])
+    session.execute(_INSERT_RECORD, [{
+        "request_id": record.request_id,
+        "seq": seq,
+        "served_at": record.served_at,
+        "task_class": record.task_class,
+        "status": record.status,
+        "policy_version": record.policy_version,
+        "key_id": record.principal.key_id,
+        "content": content,
+        "prev_hash": head.last_hash,
+        "record_hash": digest,
+    }])
     rows = [
-        dict(request_id=response.request_id, seq=seq, kind="served", rank=r.rank, chunk_id=r.chunk_id,
-             source_id=r.source_id, snapshot_id=r.snapshot_id, freshness=r.freshness, age_seconds=r.age_seconds,
-             max_age_seconds=item["max_age_seconds"], score=r.score)
-        for r, item in zip(response.results, content["results"], strict=True)
+        {"request_id": record.request_id, "seq": seq, "kind": "served", "rank": c.rank, "chunk_id": c.chunk_id,
+         "source_id": c.source.id, "snapshot_id": c.snapshot.id, "freshness": c.freshness,
+         "age_seconds": c.age_seconds, "max_age_seconds": c.max_age_seconds, "score": c.score}
+        for c in record.served
     ] + [
-        dict(request_id=response.request_id, seq=seq, kind="rejected", rank=None, chunk_id=r.chunk_id,
-             source_id=r.source_id, snapshot_id=r.snapshot_id, freshness=r.reason, age_seconds=r.age_seconds,
-             max_age_seconds=r.max_age_seconds, score=None)
-        for r in response.rejected
+        {"request_id": record.request_id, "seq": seq, "kind": "rejected", "rank": None, "chunk_id": c.chunk_id,
+         "source_id": c.source.id, "snapshot_id": c.snapshot.id, "freshness": c.reason,
+         "age_seconds": c.age_seconds, "max_age_seconds": c.max_age_seconds, "score": None}
+        for c in record.rejected
     ]
     if rows:
         session.execute(_INSERT_CHUNKS, rows)
     session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
     return seq, digest
-
-
-def _max_age(runtime: Runtime, task: TaskClass, source_class: str) -> int:
-    klass = runtime.policy.current.source_classes.get(source_class)
-    return task.max_age_for(klass) if klass else 0
 
 
 class GroupCommit:

@@ -1,9 +1,11 @@
 """One answer made from what the database calls active (SPEC §3): the active snapshots the task may use,
-the store search narrowed to them, the verdicts, the texts of the chunks served.
+the store search narrowed to them, the facts of their sources and snapshots, the texts of the chunks
+served. Which chunks are served and rejected, and the status, are decided by retrieval.rules.
 
 The caller chooses the transaction and so what the answer may rely on: a read-only one (nothing
 locked; the answer must be checked before it is recorded), or one that holds the candidate sources'
-locks (nothing it reads can change before it commits).
+locks (nothing it reads can change before it commits). The caller also gives the policy, read once
+for the whole request.
 """
 
 from __future__ import annotations
@@ -14,40 +16,66 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from freshness.audit.record import SnapshotFacts, SourceFacts
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
 from freshness.policy.model import Policy, TaskClass
-from freshness.policy.verdict import Freshness, Verdict, is_served, judge_for_task
+from freshness.policy.verdict import Verdict
+from freshness.retrieval.rules import Decision, decide, scan_limit
 from freshness.retrieval.schemas import Rejected, Result, RetrieveRequest, RetrieveResponse
 from freshness.runtime import Runtime
 from freshness.vectorstore import Hit, SearchFilter
 from freshness.vectorstore.embedders import bm25_query
 
-SCAN_FACTOR = 10
-
-
-@dataclass(frozen=True)
-class SourceFacts:
-    id: str
-    title: str
-    owner: str
-    uri: str | None
-    source_class: str
-
-
-@dataclass(frozen=True)
-class SnapshotFacts:
-    id: str
-    version: str | None
-    captured_at: datetime
-    verified_at: datetime
-    valid_until: datetime | None
-    content_hash: str
-
 
 @dataclass(frozen=True)
 class Candidate:
+    """A chunk the search ranked, in an active snapshot, with what its verdict and its record need."""
+
+    hit: Hit
     source: SourceFacts
     snapshot: SnapshotFacts
+
+    @property
+    def source_class(self) -> str:
+        return self.source.source_class
+
+    @property
+    def verified_at(self) -> datetime:
+        return self.snapshot.verified_at
+
+    @property
+    def valid_until(self) -> datetime | None:
+        return self.snapshot.valid_until
+
+
+@dataclass(frozen=True)
+class Served:
+    result: Result
+    candidate: Candidate
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Withheld:
+    rejected: Rejected
+    candidate: Candidate
+
+    @property
+    def source_class(self) -> str:
+        return self.candidate.source.source_class
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The response, and beside each chunk it names the facts it was judged by (for its audit record)."""
+
+    response: RetrieveResponse
+    served: list[Served]  # aligned with response.results
+    withheld: list[Withheld]  # aligned with response.rejected
+
+    @property
+    def served_snapshot_ids(self) -> set[str]:
+        return {served.candidate.snapshot.id for served in self.served}
 
 
 # Statements built once: building a select costs more than running it on SQLite.
@@ -111,57 +139,81 @@ def active_snapshot_ids(session: Session, task: TaskClass, body: RetrieveRequest
     return {snapshot_id for snapshot_id, tags in session.execute(query) if wanted & set(tags or [])}
 
 
-def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: TaskClass, request_id: str,
-           dense_size: int | None, among: list[str] | None = None) -> tuple[RetrieveResponse, dict[str, Candidate]]:
-    """The response, and the facts of every snapshot it names (for its audit record)."""
-    policy = runtime.policy.current
+def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: TaskClass, policy: Policy,
+           request_id: str, dense_size: int | None, among: list[str] | None = None) -> Answer:
+    """Search, judge and fetch the texts served, in the caller's transaction.
+
+    `among`: only these sources (the ones whose rows the caller has locked)."""
     now = runtime.clock.now()
     active = active_snapshot_ids(session, task, body, among)
-    served: list[tuple[int, Result]] = []
-    scanned_rejected: list[tuple[int, Rejected]] = []
-    candidates: dict[str, Candidate] = {}
-    if active:
-        hits = _search(runtime, body, active, dense_size)
-        served, scanned_rejected, candidates = _judge(session, task, policy, hits, active, body.top_k, now)
-    results = [result for _, result in served]
-    if len(served) < body.top_k:
-        # Fewer than top_k passed: every scanned rejection explains the short answer.
-        rejected = [r for _, r in scanned_rejected]
-    else:
-        last_served = served[-1][0]
-        rejected = [r for position, r in scanned_rejected if position < last_served]
-    usable = sum(1 for r in results if r.freshness in (Freshness.FRESH, Freshness.WARN))
-    if usable < task.min_fresh_results:
-        status = "insufficient_context"
-    elif any(r.freshness != Freshness.FRESH for r in results):
-        status = "flagged"
-    else:
-        status = "ok"
+    ranked = _ranked(session, _search(runtime, body, active, dense_size), active) if active else []
+    decision, rows = _decide_with_texts(session, task, policy, ranked, body.top_k, now)
+    served = [
+        Served(_result(rank, judged.candidate, judged.verdict, rows[judged.candidate.hit.id]), judged.candidate,
+               judged.verdict)
+        for rank, judged in enumerate(decision.served, start=1)
+    ]
+    withheld = [Withheld(_rejected(judged.candidate, judged.verdict), judged.candidate) for judged in decision.rejected]
     response = RetrieveResponse(
         request_id=request_id,
-        status=status,
+        status=decision.status.value,
         task_class=task.name,
         policy_version=policy.version,
         served_at=now,
-        results=results,
-        rejected=rejected,
+        results=[s.result for s in served],
+        rejected=[w.rejected for w in withheld],
     )
-    return response, candidates
+    return Answer(response, served, withheld)
 
 
-def _candidates(session: Session, snapshot_ids: set[str]) -> dict[str, Candidate]:
-    """snapshot id -> the source and snapshot facts an answer and its audit record need, still active."""
+def _ranked(session: Session, hits: list[Hit], active: set[str]) -> list[Candidate]:
+    """The hits in ranking order, each with its source and snapshot facts; a point whose snapshot is not
+    active now is no candidate (the database has the last word, not the store).
+
+    A point's payload names its snapshot (written once at publish, never changed), so the facts need
+    no chunk row."""
+    snapshot_ids = {hit.payload.get("snapshot_id") for hit in hits} & active
     if not snapshot_ids:
-        return {}
-    rows = session.execute(_CANDIDATES, {"ids": sorted(snapshot_ids)})
-    return {row[5]: Candidate(SourceFacts(*row[:5]), SnapshotFacts(*row[5:])) for row in rows}
+        return []
+    facts = {row[5]: (SourceFacts(*row[:5]), SnapshotFacts(*row[5:]))
+             for row in session.execute(_CANDIDATES, {"ids": sorted(snapshot_ids)})}
+    return [Candidate(hit, *facts[hit.payload["snapshot_id"]]) for hit in hits
+            if hit.payload.get("snapshot_id") in facts]
 
 
-def _search(runtime: Runtime, body: RetrieveRequest, active: set[str], dense_size: int | None):
+def _decide_with_texts(session: Session, task: TaskClass, policy: Policy, ranked: list[Candidate], top_k: int,
+                       now: datetime) -> tuple[Decision[Candidate], dict]:
+    """The decision, and the chunk rows of the chunks it serves.
+
+    Texts are read only for the chunks served. A chunk whose row is missing from its snapshot (the
+    store and the database disagree until reconciled) is no candidate: the rules decide again without
+    it, so the next passing chunk takes its place."""
+    rows: dict = {}
+    lost: set[str] = set()
+    while True:
+        pool = [c for c in ranked if c.hit.id not in lost] if lost else ranked
+        decision = decide(task, policy.source_classes, pool, top_k, now)
+        wanted = [j.candidate.hit.id for j in decision.served if j.candidate.hit.id not in rows]
+        if wanted:
+            rows.update(_chunk_rows(session, wanted))
+        missing = {j.candidate.hit.id for j in decision.served if not _has_row(rows, j.candidate)}
+        if not missing:
+            return decision, rows
+        lost |= missing
+
+
+def _has_row(rows: dict, candidate: Candidate) -> bool:
+    row = rows.get(candidate.hit.id)
+    return row is not None and row.snapshot_id == candidate.snapshot.id
+
+
+def _search(runtime: Runtime, body: RetrieveRequest, active: set[str], dense_size: int | None) -> list[Hit]:
     sparse = bm25_query(body.query)
     dense = body.vector
     if dense is None and runtime.embedder is not None and dense_size is not None:
         dense = runtime.embedder.embed([body.query])[0]
+    if not sparse.indices and dense is None:
+        return []
     filters = body.filters
     where = SearchFilter(
         snapshot_ids=sorted(active),
@@ -169,67 +221,38 @@ def _search(runtime: Runtime, body: RetrieveRequest, active: set[str], dense_siz
         source_classes=list(filters.source_classes) if filters else [],
         tags=list(filters.tags) if filters else [],
     )
-    limit = body.top_k * SCAN_FACTOR
-    if not sparse.indices and dense is None:
-        return []
-    return runtime.store.search(sparse if sparse.indices else None, dense, where, limit)
+    return runtime.store.search(sparse if sparse.indices else None, dense, where, scan_limit(body.top_k))
 
 
-def _judge(session: Session, task: TaskClass, policy: Policy, hits, active: set[str], top_k: int, now: datetime
-           ) -> tuple[list[tuple[int, Result]], list[tuple[int, Rejected]], dict[str, Candidate]]:
-    """Walk the ranking: verdicts from the snapshot facts, texts only for the chunks served.
+def _result(rank: int, candidate: Candidate, verdict: Verdict, chunk) -> Result:
+    return Result(
+        rank=rank,
+        chunk_id=chunk.chunk_id,
+        text=chunk.text,
+        score=round(candidate.hit.score, 6),
+        source_id=candidate.source.id,
+        source_class=candidate.source.source_class,
+        snapshot_id=candidate.snapshot.id,
+        snapshot_version=candidate.snapshot.version,
+        document_id=chunk.document_id,
+        uri=chunk.uri,
+        captured_at=candidate.snapshot.captured_at,
+        verified_at=candidate.snapshot.verified_at,
+        age_seconds=verdict.age_seconds,
+        freshness=verdict.freshness.value,
+        content_hash=chunk.content_hash,
+    )
 
-    A point's payload names its snapshot (written once at publish, never changed), so the verdict
-    needs no chunk row; the database still decides which snapshots are active, and a served chunk
-    must have its row in that snapshot."""
-    # The database has the last word: a point whose snapshot is not active now is never served.
-    candidates = _candidates(session, {h.payload.get("snapshot_id") for h in hits} & active)
-    served: list[tuple[int, Result]] = []
-    rejected: list[tuple[int, Rejected]] = []
-    passing: list[tuple[int, Hit, Candidate, Verdict]] = []
-    for position, hit in enumerate(hits):
-        candidate = candidates.get(hit.payload.get("snapshot_id"))
-        if candidate is None:
-            continue
-        klass = policy.source_classes[candidate.source.source_class]
-        verdict = judge_for_task(task, klass, candidate.snapshot.verified_at, candidate.snapshot.valid_until, now)
-        if is_served(task, verdict):
-            passing.append((position, hit, candidate, verdict))
-        else:
-            rejected.append((position, Rejected(
-                chunk_id=hit.id,
-                source_id=candidate.source.id,
-                snapshot_id=candidate.snapshot.id,
-                reason=verdict.freshness.value,
-                age_seconds=verdict.age_seconds,
-                max_age_seconds=verdict.max_age_seconds,
-            )))
-    # Texts for the first top_k passing chunks; one whose row is missing is skipped for the next.
-    while passing and len(served) < top_k:
-        batch, passing = passing[: top_k - len(served)], passing[top_k - len(served):]
-        rows = _chunk_rows(session, [hit.id for _, hit, _, _ in batch])
-        for position, hit, candidate, verdict in batch:
-            chunk = rows.get(hit.id)
-            if chunk is None or chunk.snapshot_id != candidate.snapshot.id:
-                continue
-            served.append((position, Result(
-                rank=len(served) + 1,
-                chunk_id=chunk.chunk_id,
-                text=chunk.text,
-                score=round(hit.score, 6),
-                source_id=candidate.source.id,
-                source_class=candidate.source.source_class,
-                snapshot_id=candidate.snapshot.id,
-                snapshot_version=candidate.snapshot.version,
-                document_id=chunk.document_id,
-                uri=chunk.uri,
-                captured_at=candidate.snapshot.captured_at,
-                verified_at=candidate.snapshot.verified_at,
-                age_seconds=verdict.age_seconds,
-                freshness=verdict.freshness.value,
-                content_hash=chunk.content_hash,
-            )))
-    return served, rejected, candidates
+
+def _rejected(candidate: Candidate, verdict: Verdict) -> Rejected:
+    return Rejected(
+        chunk_id=candidate.hit.id,
+        source_id=candidate.source.id,
+        snapshot_id=candidate.snapshot.id,
+        reason=verdict.freshness.value,
+        age_seconds=verdict.age_seconds,
+        max_age_seconds=verdict.max_age_seconds,
+    )
 
 
 def _chunk_rows(session: Session, chunk_ids: list[str]) -> dict:

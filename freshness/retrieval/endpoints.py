@@ -3,46 +3,37 @@
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from litestar import Request, Response, post
-from sqlalchemy import select
+from litestar import Response, post
+from litestar.datastructures import ResponseHeader
+from litestar.params import Body, HeaderParameter
 
-from freshness.api import call, runtime_of
+from freshness.api import Caller, CurrentPolicy, JSONBody, Service, allow, problems
 from freshness.auth.keys import Role
-from freshness.db import session_scope
-from freshness.models import Source
-from freshness.retrieval.schemas import RetrieveRequest, RetrieveResponse
-from freshness.retrieval.service import retrieve
-from freshness.runtime import Runtime
-from freshness.wire import decode_body
+from freshness.retrieval.schemas import REQUEST_ID_PATTERN, REQUEST_ID_RULE, RetrieveRequest, RetrieveResponse
+from freshness.retrieval.service import answer_request
+
+# The pattern is checked by the use case (resolve_request_id), which names the header in its answer.
+RequestIdHeader = Annotated[str | None, HeaderParameter(
+    name="X-Request-ID", required=False,
+    schema_extra={"oneOf": None, "type": "string", "pattern": REQUEST_ID_PATTERN, "minLength": 1, "maxLength": 128},
+    description=f"The request id ({REQUEST_ID_RULE}); when `request_id` is in the body too, both must agree",
+)]
 
 
-@post("/retrieve", status_code=200, summary="Retrieve context for a task", tags=["retrieval"])
-async def retrieve_endpoint(request: Request) -> Response:
+@post("/retrieve", status_code=200, summary="Retrieve context for a task", tags=["retrieval"],
+      guards=[allow(Role.READER)], dto=JSONBody[RetrieveRequest], return_dto=None, sync_to_thread=True,
+      responses=problems(400, 401, 403, 409, 413, 422, 503),
+      response_headers=[ResponseHeader(name="X-Request-ID", documentation_only=True,
+                                       description="The request id the answer was recorded under")])
+def retrieve_endpoint(data: Annotated[RetrieveRequest, Body()], principal: Caller, policy: CurrentPolicy,
+                      runtime: Service, request_id: RequestIdHeader = None) -> Response[RetrieveResponse]:
+    """Judged under the policy in force when the request arrived; the answer leaves only once its audit record
+    has committed (503 with no chunks when it cannot be written)."""
     started = time.perf_counter()
-    raw = await request.body()
-    header_id = request.headers.get("x-request-id")
-    # The key is checked before the body, so a caller without one learns that first.
-    response = await call(
-        request, (Role.READER,), lambda rt, who: retrieve(rt, who, decode_body(raw, RetrieveRequest), header_id)
-    )
-    _observe(runtime_of(request), response, time.perf_counter() - started)
+    answered = answer_request(runtime, principal, data, request_id, policy)
+    response = answered.response
+    withheld = [(w.source_class, w.rejected.reason) for w in answered.withheld]
+    runtime.metrics.observe_retrieval(response.task_class, response.status, withheld, time.perf_counter() - started)
     return Response(response, headers={"X-Request-ID": response.request_id})
-
-
-def _observe(runtime: Runtime, response: RetrieveResponse, seconds: float) -> None:
-    withheld = []
-    if response.rejected:
-        classes = _source_classes(runtime, {r.source_id for r in response.rejected})
-        withheld = [(classes.get(r.source_id, "unknown"), r.reason) for r in response.rejected]
-    runtime.metrics.observe_retrieval(response.task_class, response.status, withheld, seconds)
-
-
-def _source_classes(runtime: Runtime, source_ids: set[str]) -> dict[str, str]:
-    """A source's class never changes and its id is never reused, so the answer can be kept."""
-    known: dict[str, str] = runtime.extras.setdefault("source_classes", {})
-    missing = source_ids - known.keys()
-    if missing:
-        with session_scope(runtime.sessions) as session:
-            known.update(session.execute(select(Source.id, Source.source_class).where(Source.id.in_(missing))).all())
-    return {sid: known[sid] for sid in source_ids if sid in known}

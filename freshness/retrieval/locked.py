@@ -29,35 +29,36 @@ from freshness.db import session_scope
 from freshness.dbfaults import DatabaseUnavailable, retrying
 from freshness.errors import Conflict
 from freshness.models import Retrieval, Source
-from freshness.policy.model import TaskClass
-from freshness.retrieval.answer import answer, source_conditions
-from freshness.retrieval.schemas import RetrieveRequest, RetrieveResponse
+from freshness.policy.model import Policy, TaskClass
+from freshness.retrieval.answer import Answer, answer, source_conditions
+from freshness.retrieval.audit_input import record_input
+from freshness.retrieval.schemas import RetrieveRequest
 from freshness.runtime import Runtime
 
 
 def answer_under_locks(runtime: Runtime, principal: Principal, body: RetrieveRequest, task: TaskClass,
-                       request_id: str, dense_size: int | None, started: float) -> RetrieveResponse:
+                       policy: Policy, request_id: str, dense_size: int | None, started: float) -> Answer:
     """Answer and record in one transaction that holds the candidate sources' locks.
 
     Bounded by what is left of FRESHNESS_DB_TIMEOUT since `started`: a lock wait past it answers
     503, and a deadlock is tried again only while time is left."""
     budget = runtime.settings.db_timeout
 
-    def once() -> RetrieveResponse:
+    def once() -> Answer:
         left = budget - (time.perf_counter() - started)
         if left <= 0:
             raise DatabaseUnavailable("the retrieval took longer than FRESHNESS_DB_TIMEOUT, so no context is"
                                       " served; retry shortly")
         with session_scope(runtime.sessions) as session:
-            return _answer_and_record(runtime, session, principal, body, task, request_id, dense_size,
+            return _answer_and_record(runtime, session, principal, body, task, policy, request_id, dense_size,
                                       started, left)
 
     return retrying(once, budget=budget - (time.perf_counter() - started))
 
 
 def _answer_and_record(runtime: Runtime, session: Session, principal: Principal, body: RetrieveRequest,
-                       task: TaskClass, request_id: str, dense_size: int | None, started: float,
-                       left: float) -> RetrieveResponse:
+                       task: TaskClass, policy: Policy, request_id: str, dense_size: int | None, started: float,
+                       left: float) -> Answer:
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:
         # The statement timeout would let a lock wait run the whole budget again; only what is left may go.
@@ -65,10 +66,10 @@ def _answer_and_record(runtime: Runtime, session: Session, principal: Principal,
     if session.scalar(select(Retrieval.request_id).where(Retrieval.request_id == request_id)) is not None:
         raise Conflict(f"request id {request_id!r} is in use; send another one or none")
     among = _lock_sources(session, task, body) if postgres else None
-    response, candidates = answer(runtime, session, body, task, request_id, dense_size, among)
+    made = answer(runtime, session, body, task, policy, request_id, dense_size, among)
     latency_ms = int((time.perf_counter() - started) * 1000)
-    write_record(session, runtime, principal, body, task, response, candidates, latency_ms)
-    return response
+    write_record(session, record_input(made, principal, body, task, runtime.settings.hash_query_text, latency_ms))
+    return made
 
 
 def _lock_sources(session: Session, task: TaskClass, body: RetrieveRequest) -> list[str]:

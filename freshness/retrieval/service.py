@@ -1,15 +1,18 @@
 """Retrieve context for a task (SPEC §3): only active snapshots, judged by the policy, recorded.
 
 An answer is made optimistically first, in two units of work. The first only reads (no write lock):
-the snapshots the database calls active, the store search narrowed to them, the chunks and the
-verdicts (retrieval.answer). The second writes the audit record, after checking, in the same
-transaction, that every snapshot the answer serves is still the active one of a live source; if a
-publish, rollback or retire got in between, the answer is made again. Records of concurrent
-retrievals share that transaction (audit.writer.GroupCommit). The last attempt cannot lose that race:
-it takes the sources' locks first and answers and records under them (retrieval.locked), so ordinary
-publishing never turns a retrieval into a 503.
+the snapshots the database calls active, the store search narrowed to them, the chunks
+(retrieval.answer) and which of them are served and rejected (retrieval.rules, a pure function). The
+second writes the audit record, after checking, in the same transaction, that every snapshot the
+answer serves is still the active one of a live source; if a publish, rollback or retire got in
+between, the answer is made again. Records of concurrent retrievals share that transaction
+(audit.writer.GroupCommit). The last attempt cannot lose that race: it takes the sources' locks first
+and answers and records under them (retrieval.locked), so ordinary publishing never turns a retrieval
+into a 503.
 
 Invariants:
+- One policy per request: the caller reads it once and it is passed to every step, so the task class,
+  the verdicts, the `policy_version` answered and the record all come from one version.
 - Nothing served is of a snapshot that is not active, or of a retired source, when the transaction
   holding its record commits; one source contributes one snapshot (all come from one read of the
   active set).
@@ -40,20 +43,23 @@ from freshness.errors import Conflict, FreshnessError, InvalidInput, Unavailable
 from freshness.ids import new_request_id
 from freshness.models import Retrieval, Snapshot, SnapshotState, Source
 from freshness.policy.model import Policy, TaskClass
-from freshness.retrieval.answer import SCAN_FACTOR, answer  # noqa: F401 - SCAN_FACTOR: bench reads it here
+from freshness.retrieval.answer import Answer, answer
+from freshness.retrieval.audit_input import record_input
 from freshness.retrieval.locked import answer_under_locks
-from freshness.retrieval.schemas import RetrieveRequest, RetrieveResponse
+from freshness.retrieval.rules import SCAN_FACTOR  # noqa: F401 - bench reads it here
+from freshness.retrieval.schemas import (
+    MAX_TOP_K, REQUEST_ID_PATTERN, REQUEST_ID_RULE, RetrieveRequest, RetrieveResponse,
+)
 from freshness.runtime import DENSE_SIZE_KEY, Runtime, state_value
 
 log = logging.getLogger("freshness.retrieval")
-MAX_TOP_K = 100
 ATTEMPTS = 3  # answers made in all: optimistic ones, then a last one under the sources' locks
 
 
 def resolve_request_id(body_id: str | None, header_id: str | None) -> str:
     if header_id is not None:
-        if not re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", header_id):
-            raise InvalidInput("X-Request-ID must be 1-128 characters of A-Za-z0-9._:-", field="X-Request-ID")
+        if not re.fullmatch(REQUEST_ID_PATTERN, header_id):
+            raise InvalidInput(f"X-Request-ID must be {REQUEST_ID_RULE}", field="X-Request-ID")
         if body_id is not None and body_id != header_id:
             raise InvalidInput("request_id in the body and the X-Request-ID header disagree", field="request_id")
         return header_id
@@ -112,17 +118,22 @@ def _still_active(session: Session, snapshot_ids: set[str]) -> bool:
     return len(set(session.scalars(query, {"ids": sorted(snapshot_ids)}))) == len(snapshot_ids)
 
 
-def retrieve(runtime: Runtime, principal: Principal, body: RetrieveRequest, header_request_id: str | None
-             ) -> RetrieveResponse:
+def retrieve(runtime: Runtime, principal: Principal, body: RetrieveRequest, header_request_id: str | None,
+             policy: Policy | None = None) -> RetrieveResponse:
+    """The retrieve use case in-process; `policy`: the one this request runs under (default: the one in force now)."""
+    return answer_request(runtime, principal, body, header_request_id, policy or runtime.policy.current).response
+
+
+def answer_request(runtime: Runtime, principal: Principal, body: RetrieveRequest, header_request_id: str | None,
+                   policy: Policy) -> Answer:
+    """Answer and record one retrieval under `policy`; the answer is returned once its record has committed."""
     started = time.perf_counter()
-    settings = runtime.settings
-    policy = runtime.policy.current
     request_id = resolve_request_id(body.request_id, header_request_id)
     dense_size = _dense_size(runtime) if body.vector is not None or runtime.embedder is not None else None
-    task = _validate(body, policy, settings.max_query_length, dense_size)
+    task = _validate(body, policy, runtime.settings.max_query_length, dense_size)
 
     try:
-        return _retrieve_and_record(runtime, principal, body, task, request_id, dense_size, started)
+        return _retrieve_and_record(runtime, principal, body, task, policy, request_id, dense_size, started)
     except IntegrityError as exc:
         with session_scope(runtime.sessions) as session:
             reused = session.get(Retrieval, request_id) is not None
@@ -146,7 +157,7 @@ def _group_commit(runtime: Runtime) -> GroupCommit:
 
 
 def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveRequest, task: TaskClass,
-                         request_id: str, dense_size: int | None, started: float) -> RetrieveResponse:
+                         policy: Policy, request_id: str, dense_size: int | None, started: float) -> Answer:
     budget = runtime.settings.db_timeout
     for attempt in range(ATTEMPTS - 1):
         if attempt and time.perf_counter() - started >= budget:
@@ -154,26 +165,9 @@ def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveR
         with read_scope(runtime.sessions) as session:
             if session.scalar(_REQUEST_ID_USED, {"request_id": request_id}) is not None:
                 raise Conflict(f"request id {request_id!r} is in use; send another one or none")
-            response, candidates = answer(runtime, session, body, task, request_id, dense_size)
-        served = {r.snapshot_id for r in response.results}
-
-        tries = [0]
-
-        def append(session: Session) -> bool:
-            tries[0] += 1
-            if tries[0] > 1 and time.perf_counter() - started > budget:
-                # The group's transaction failed and its records are tried one by one: past the timeout,
-                # answer 503 now rather than queue behind a database that has just failed.
-                raise DatabaseUnavailable("the audit record could not be written within FRESHNESS_DB_TIMEOUT,"
-                                          " so no context is served; retry shortly")
-            if not _still_active(session, served):
-                return False
-            latency_ms = int((time.perf_counter() - started) * 1000)
-            write_record(session, runtime, principal, body, task, response, candidates, latency_ms)
-            return True
-
+            made = answer(runtime, session, body, task, policy, request_id, dense_size)
         try:
-            written = _group_commit(runtime).submit(PendingRecord(append))
+            written = _group_commit(runtime).submit(_pending_record(runtime, made, principal, body, task, started))
         except Exception as exc:
             # A deadlock or serialisation failure: the answer is made again, after a short random pause.
             if not is_transient(exc) or time.perf_counter() - started >= budget:
@@ -182,10 +176,36 @@ def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveR
             backoff(attempt)
             continue
         if written:
-            return response
+            return made
         log.info("retrieval %s: a snapshot it served changed state meanwhile; answering again", request_id)
     log.info("retrieval %s: answering under the sources' locks", request_id)
-    return answer_under_locks(runtime, principal, body, task, request_id, dense_size, started)
+    return answer_under_locks(runtime, principal, body, task, policy, request_id, dense_size, started)
+
+
+def _pending_record(runtime: Runtime, made: Answer, principal: Principal, body: RetrieveRequest, task: TaskClass,
+                    started: float) -> PendingRecord:
+    """The record of an optimistic answer, for the group commit: refused unless every snapshot the answer
+    serves is still active in the transaction that would hold it."""
+    budget = runtime.settings.db_timeout
+    served = made.served_snapshot_ids
+    tries = 0
+
+    def append(session: Session) -> bool:
+        nonlocal tries
+        tries += 1
+        if tries > 1 and time.perf_counter() - started > budget:
+            # The group's transaction failed and its records are tried one by one: past the timeout,
+            # answer 503 now rather than queue behind a database that has just failed.
+            raise DatabaseUnavailable("the audit record could not be written within FRESHNESS_DB_TIMEOUT,"
+                                      " so no context is served; retry shortly")
+        if not _still_active(session, served):
+            return False
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        write_record(session, record_input(made, principal, body, task, runtime.settings.hash_query_text,
+                                           latency_ms))
+        return True
+
+    return PendingRecord(append)
 
 
 def _dense_size(runtime: Runtime) -> int | None:

@@ -78,9 +78,10 @@ def _roll_back_between_answer_and_record(monkeypatch, admin, history: History, r
     of the answer (served ones by default) to its other snapshot."""
     answer = service.answer
 
-    def answer_then_roll_back(runtime_, session, body, task, request_id, *args, **kwargs):  # noqa: ANN001, ANN202
-        made = answer(runtime_, session, body, task, request_id, *args, **kwargs)
-        hit = next((chunk for chunk in chunks(made[0]) if chunk.source_id in rolling), None)
+    def answer_then_roll_back(runtime_, session, body, task, policy, request_id,  # noqa: ANN001, ANN202
+                              *args, **kwargs):
+        made = answer(runtime_, session, body, task, policy, request_id, *args, **kwargs)
+        hit = next((chunk for chunk in chunks(made.response) if chunk.source_id in rolling), None)
         if hit is not None:
             other = next(s for s in rolling[hit.source_id] if s != hit.snapshot_id)
             started = time.monotonic()
