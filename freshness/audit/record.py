@@ -34,12 +34,16 @@ class SnapshotFacts(Struct, frozen=True):
 
 
 class RecordedKey(Struct, frozen=True):
+    """The API key that asked."""
+
     key_id: str
     name: str
     role: str
 
 
-class RecordedFilters(Struct, frozen=True):
+class RequestFilters(Struct, frozen=True):
+    """The filters as the request gave them (a request without filters records None)."""
+
     source_ids: list[str] = []
     source_classes: list[str] = []
     tags: list[str] = []
@@ -85,7 +89,7 @@ class RecordInput(Struct, frozen=True):
     principal: RecordedKey
     query: str
     hash_query_text: bool
-    filters: RecordedFilters | None
+    filters: RequestFilters | None
     top_k: int
     vector_given: bool
     latency_ms: int

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from freshness.audit.record import RecordedFilters, RecordedKey, RecordInput, RejectedEntry, ServedEntry
+from freshness.audit.record import RecordedKey, RecordInput, RejectedEntry, RequestFilters, ServedEntry
 from freshness.auth.keys import Principal
 from freshness.policy.model import TaskClass
 from freshness.retrieval.answer import Answer
@@ -23,7 +23,7 @@ def record_input(answer: Answer, principal: Principal, body: RetrieveRequest, ta
         principal=RecordedKey(key_id=principal.key_id, name=principal.name, role=principal.role.value),
         query=body.query,
         hash_query_text=hash_query_text,
-        filters=None if filters is None else RecordedFilters(
+        filters=None if filters is None else RequestFilters(
             source_ids=list(filters.source_ids), source_classes=list(filters.source_classes), tags=list(filters.tags),
         ),
         top_k=body.top_k,
