@@ -19,7 +19,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.errors import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance, response_schema_conformance, status_code_conformance,
 )
@@ -29,15 +28,6 @@ from tests.conftest import Api, Keys, publish, register
 EXAMPLES = int(os.environ.get("FRESHNESS_FUZZ_EXAMPLES", "10"))
 RANDOM = os.environ.get("FRESHNESS_FUZZ_RANDOM") == "1"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-
-# Findings in handlers still being converted, each reported to the owner of the file named. An
-# operation listed here is still fuzzed; a failure of it is an expected one, and a run with none shows
-# the entry can go.
-OPEN_FINDINGS = {
-    "POST /v1/retrieve": "freshness/retrieval/endpoints.py reads its body from the raw request: the document has "
-                         "no request body, so an empty POST answers 400 (and a bad body 422), neither listed",
-}
-
 
 @dataclass(frozen=True)
 class Seeded:
@@ -123,13 +113,8 @@ def _point_at_real_things(case, seeded: Seeded) -> None:
 def test_every_operation_keeps_its_contract(case, keys: Keys, seeded: Seeded):
     _point_at_real_things(case, seeded)
     case.headers.pop("Authorization", None)  # a generated one would stand in for the keys below
-    try:
-        for key in (keys.admin, keys.reader, keys.auditor, keys.support, keys.catalog, None):
-            case.call_and_validate(headers={"Authorization": f"Bearer {key}"} if key else None, checks=CHECKS)
-    except FailureGroup:
-        if case.operation.label in OPEN_FINDINGS:
-            pytest.xfail(OPEN_FINDINGS[case.operation.label])
-        raise
+    for key in (keys.admin, keys.reader, keys.auditor, keys.support, keys.catalog, None):
+        case.call_and_validate(headers={"Authorization": f"Bearer {key}"} if key else None, checks=CHECKS)
 
 
 def test_a_refused_body_field_reads_as_every_other_422(client, keys: Keys):

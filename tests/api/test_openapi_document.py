@@ -42,14 +42,6 @@ TYPED_CALLS = {
     ("get", "/v1/audit/retrievals/{request_id}"): "200",
 }
 
-# Findings in handlers still being converted, each reported to the owner of the file named; the
-# tests that meet them expect them to fail, and pass (XPASS) once they are fixed.
-OPEN_FINDINGS = {
-    ("post", "/v1/retrieve"): "freshness/retrieval/endpoints.py reads its body from the raw request and returns an "
-                              "untyped Response: no request body and a 200 without a schema in the document",
-}
-
-
 def _app(data_dir: Path):
     # Neither the document nor the page needs the database or the store: no lifespan is run.
     return create_app(Settings(data_dir=data_dir, scheduler=False))
@@ -63,15 +55,13 @@ def served_document() -> dict:
     return response.json()
 
 
-def _param(method: str, path: str, expecting_findings: bool):
-    reason = OPEN_FINDINGS.get((method, path)) if expecting_findings else None
-    marks = [pytest.mark.xfail(reason=reason, strict=False)] if reason else []
-    return pytest.param(method, path, id=f"{method.upper()} {path}", marks=marks)
+def _param(method: str, path: str):
+    return pytest.param(method, path, id=f"{method.upper()} {path}")
 
 
-def _operations(where=lambda method, path: True, expecting_findings: bool = False) -> list:
+def _operations(where=lambda method, path: True) -> list:
     doc = served_document()
-    return [_param(method, path, expecting_findings)
+    return [_param(method, path)
             for path, item in doc["paths"].items() for method in METHODS if method in item and where(method, path)]
 
 
@@ -154,12 +144,12 @@ def test_every_request_body_says_it_takes_no_other_field(method, path):
     assert served_document()["components"]["schemas"][ref.rsplit("/", 1)[1]].get("additionalProperties") is False
 
 
-@pytest.mark.parametrize(("method", "path"), [_param(method, path, True) for method, path in BODIES])
+@pytest.mark.parametrize(("method", "path"), [_param(method, path) for method, path in BODIES])
 def test_the_bodies_spec_names_are_in_the_document(method, path):
     assert "requestBody" in _operation(method, path), "the handler reads a body the document does not describe"
 
 
-@pytest.mark.parametrize(("method", "path"), _operations(expecting_findings=True))
+@pytest.mark.parametrize(("method", "path"), _operations())
 def test_every_success_has_a_schema(method, path):
     successes = {status: answer for status, answer in _operation(method, path)["responses"].items()
                  if status.startswith("2")}
