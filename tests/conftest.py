@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 from sqlalchemy import text
 
 from freshness.app import create_app
+from freshness.audit.chain import GENESIS
 from freshness.auth.keys import create_key
 from freshness.clock import ManualClock
 from freshness.db import Base, make_engine, make_session_factory, session_scope
@@ -22,7 +23,6 @@ from freshness.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("FRESHNESS_TEST_DATABASE_URL")
-GENESIS = "sha256:" + "0" * 64
 
 
 @pytest.fixture(scope="session")

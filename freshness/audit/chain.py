@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
+from freshness.hashing import canonical_json, sha256_text
+
 GENESIS = "sha256:" + "0" * 64
+"""The previous hash of the first record, and the head of an empty chain."""
 
-
-def canonical(content: dict[str, Any]) -> str:
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# Checkpoint signatures cover the same canonical form as record hashes.
+canonical = canonical_json
 
 
 def record_hash(prev_hash: str, content: dict[str, Any]) -> str:
-    digest = hashlib.sha256()
-    digest.update(prev_hash.encode())
-    digest.update(b"\n")
-    digest.update(canonical(content).encode())
-    return "sha256:" + digest.hexdigest()
+    return sha256_text(f"{prev_hash}\n{canonical_json(content)}")

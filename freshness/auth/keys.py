@@ -6,7 +6,6 @@ revoked by any process or replica stops working with the next request.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import secrets
@@ -19,11 +18,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from freshness.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from freshness.hashing import sha256_text
 from freshness.ids import new_key_id
 from freshness.models import ApiKey
+from freshness.sources.schemas import OWNER_PATTERN
 
 KEY_PATTERN = re.compile(r"^fk_[A-Za-z0-9_-]{32,}$")
-OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
+_OWNER = re.compile(OWNER_PATTERN)
 
 
 class Role(StrEnum):
@@ -46,7 +47,7 @@ def generate_key() -> str:
 
 
 def hash_key(key: str) -> str:
-    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return sha256_text(key)
 
 
 def create_key(
@@ -61,7 +62,7 @@ def create_key(
         raise InvalidInput("a publisher key must be bound to an owner (--owner)", field="owner")
     if role_ is not Role.PUBLISHER and owner:
         raise InvalidInput("only publisher keys are bound to an owner", field="owner")
-    if owner and not OWNER_PATTERN.match(owner):
+    if owner and not _OWNER.match(owner):
         raise InvalidInput(f"owner {owner!r} is not a valid owner name", field="owner")
     key = value or generate_key()
     if not KEY_PATTERN.match(key):

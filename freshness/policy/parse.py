@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from freshness.errors import PolicyInvalid
+from freshness.hashing import content_hash
 from freshness.policy.durations import DurationError, parse_duration
 from freshness.policy.model import Criticality, OnStale, Policy, SourceClass, TaskClass
 
@@ -140,11 +139,6 @@ def canonical_form(policy_sources: dict[str, SourceClass], tasks: dict[str, Task
     }
 
 
-def policy_version(canonical: dict) -> str:
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
 def parse_policy(text: str, origin: str = "policy") -> Policy:
     """Validate policy TOML text and return the policy with its version."""
     try:
@@ -164,7 +158,7 @@ def parse_policy(text: str, origin: str = "policy") -> Policy:
     return Policy(
         source_classes=sources,
         task_classes=tasks,
-        version=policy_version(canonical),
+        version=content_hash(canonical),
         canonical=canonical,
         source_text=text,
     )

@@ -98,17 +98,21 @@ def html_to_text(html: str) -> tuple[str, str | None]:
     return "\n".join(lines.lines), title or None
 
 
+def text_and_title(raw: str, html: bool) -> tuple[str, str | None]:
+    """The text a reader sees and the document's own title: an HTML page's <title>, else the first
+    Markdown `# heading`. Plain text and Markdown are kept as they are."""
+    if html:
+        return html_to_text(raw)
+    heading = _HEADING.search(raw)
+    return raw, heading.group(1).strip() if heading else None
+
+
 def read_document(path: Path, doc_id: str) -> dict:
     try:
         raw = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{path} is not valid UTF-8 text (byte {exc.start})", field="path") from exc
-    if path.suffix.lower() in (".html", ".htm"):
-        text, title = html_to_text(raw)
-    else:
-        text = raw
-        heading = _HEADING.search(raw)
-        title = heading.group(1).strip() if heading else None
+    text, title = text_and_title(raw, html=path.suffix.lower() in (".html", ".htm"))
     return {"id": doc_id, "title": title or path.stem.replace("-", " ").replace("_", " "), "text": text}
 
 

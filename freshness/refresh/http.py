@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -25,7 +24,7 @@ import httpx
 
 from freshness import __version__
 from freshness.refresh.addresses import AddressRefused, AddressRules, PinnedTransport
-from freshness.refresh.files import html_to_text
+from freshness.refresh.files import text_and_title
 
 USER_AGENT = f"freshness/{__version__}"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -35,7 +34,6 @@ ACCEPT = "text/html, application/xhtml+xml, text/markdown, text/plain;q=0.9"
 MAX_ID_LENGTH = 512
 MAX_TITLE_LENGTH = 1000
 
-_HEADING = re.compile(r"^#\s+(.+)$", re.MULTILINE)
 _TIMEOUT_KINDS = {
     httpx.ConnectTimeout: "connecting",
     httpx.ReadTimeout: "waiting for data",
@@ -139,16 +137,35 @@ def document_id(url: httpx.URL) -> str:
     return doc_id
 
 
-def _parse_url(url: str) -> httpx.URL:
+class NotAnHttpUrl(ValueError):
+    """What is wrong with a URL, worded to follow what names it: `uri names no host after the scheme`."""
+
+    def __init__(self, problem: str, parsed: httpx.URL | None = None) -> None:
+        super().__init__(problem)
+        self.parsed = parsed
+
+
+def http_url(url: str) -> httpx.URL:
+    """The URL of an http(s) source: it parses, is http or https, and names a host after the scheme.
+
+    Checked where a uri comes in and again before every fetch."""
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
-        raise FetchError(f"{url!r} is not a valid URL: {exc}") from exc
+        raise NotAnHttpUrl(f"is not a valid URL: {exc}") from exc
     if parsed.scheme not in ("http", "https"):
-        raise FetchError(f"{_show(parsed)}: only http and https URLs are fetched")
+        raise NotAnHttpUrl("is refused: only http and https URLs are fetched", parsed)
     if not parsed.host:
-        raise FetchError(f"{_show(parsed)}: the URL has no host")
+        raise NotAnHttpUrl("names no host after the scheme", parsed)
     return parsed
+
+
+def _parse_url(url: str) -> httpx.URL:
+    try:
+        return http_url(url)
+    except NotAnHttpUrl as exc:
+        named = repr(url) if exc.parsed is None else _show(exc.parsed)
+        raise FetchError(f"{named} {exc}") from exc
 
 
 def _read(
@@ -176,12 +193,7 @@ def _read(
     body = _read_body(response, max_bytes, where)
     raw = _decode(body, response.charset_encoding, where)
 
-    if media_type in HTML_TYPES:
-        text, title = html_to_text(raw)
-    else:
-        text = raw
-        heading = _HEADING.search(raw)
-        title = heading.group(1).strip() if heading else None
+    text, title = text_and_title(raw, html=media_type in HTML_TYPES)
     if not text.strip():
         raise FetchError(f"{where}: the {media_type} body holds no text")
     document = {

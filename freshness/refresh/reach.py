@@ -13,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-import httpx
-
 from freshness.errors import InvalidInput
 from freshness.refresh.addresses import AddressRules, ip_literal, refusal
+from freshness.refresh.http import NotAnHttpUrl, http_url
 from freshness.refresh.roots import FileRoots
 from freshness.settings import Settings
 
@@ -53,11 +52,9 @@ class SourceReach:
         if literal is not None and not self.addresses.allows(host, literal):
             raise InvalidInput(refusal(host), field="uri")
         try:
-            url = httpx.URL(uri)
-        except httpx.InvalidURL as exc:
-            raise InvalidInput(f"uri is not a valid URL: {exc}", field="uri") from exc
-        if not url.host:
-            raise InvalidInput("uri names no host after the scheme", field="uri")
+            url = http_url(uri)
+        except NotAnHttpUrl as exc:
+            raise InvalidInput(f"uri {exc}", field="uri") from exc
         self.addresses.check_registration(url)
 
 

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
-
-def sha256_text(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+from freshness.hashing import content_hash, sha256_text
 
 
 def document_hash(
@@ -23,13 +15,9 @@ def document_hash(
         body["chunks"] = chunks
     else:
         body["text"] = text
-    return sha256_text(canonical_json(body))
+    return content_hash(body)
 
 
 def snapshot_hash(document_hashes: list[tuple[str, str]]) -> str:
-    """sha256 over the documents' hashes in document-id order."""
-    digest = hashlib.sha256()
-    for _, doc_hash in sorted(document_hashes):
-        digest.update(doc_hash.encode())
-        digest.update(b"\n")
-    return "sha256:" + digest.hexdigest()
+    """sha256 over the documents' hashes in document-id order, each followed by a newline."""
+    return sha256_text("".join(f"{doc_hash}\n" for _, doc_hash in sorted(document_hashes)))

@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 SourceId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$", description="slug")]
-Owner = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")]
+# The team a source belongs to, and that a publisher key is bound to.
+OWNER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
+Owner = Annotated[str, Meta(pattern=OWNER_PATTERN)]
 ClassName = Annotated[str, Meta(min_length=1, max_length=128)]
 Title = Annotated[str, Meta(min_length=1, max_length=500)]
 Uri = Annotated[str, Meta(min_length=1, max_length=2048)]

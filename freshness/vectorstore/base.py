@@ -7,6 +7,9 @@ from typing import Any, Protocol, runtime_checkable
 
 SPARSE = "bm25"
 DENSE = "dense"
+# Reciprocal rank fusion of the BM25 and dense rankings, the same in every adapter so that an answer
+# does not depend on which store holds the chunks (60: the constant of the original RRF paper).
+RRF_K = 60
 # Payload fields that search filters use; each gets a keyword index.
 INDEXED_FIELDS = ("snapshot_id", "source_id", "source_class", "tags", "document_id")
 

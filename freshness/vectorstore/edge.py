@@ -10,9 +10,8 @@ from typing import Any
 import qdrant_edge as qe
 
 from freshness.errors import StoreLocked, Unavailable
-from freshness.vectorstore.base import DENSE, INDEXED_FIELDS, SPARSE, ChunkPoint, Hit, SearchFilter, SparseVec
+from freshness.vectorstore.base import DENSE, INDEXED_FIELDS, RRF_K, SPARSE, ChunkPoint, Hit, SearchFilter, SparseVec
 
-RRF_K = 60
 # The binding holds the GIL for a whole write: at most this many points per call, and a thread switch
 # between calls, so that a retrieval waits for one short write, not for a publisher's whole batch.
 WRITE_SLICE = 32
@@ -37,7 +36,9 @@ class EdgeStore:
                     sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
                 )
                 self.shard = qe.EdgeShard.create(str(path), config)
-        except Exception as exc:  # the binding raises a plain runtime error
+        except Exception as exc:
+            # qdrant-edge raises a bare Exception for every failure: a shard that another process holds
+            # shows only in its text ("Can't init WAL: Kind(WouldBlock)").
             if "WouldBlock" in str(exc) or "lock" in str(exc).lower():
                 raise StoreLocked(
                     f"the embedded store at {path} is in use by another process (is `freshness serve` running?);"

@@ -8,9 +8,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from freshness.errors import Unavailable
-from freshness.vectorstore.base import DENSE, INDEXED_FIELDS, SPARSE, ChunkPoint, Hit, SearchFilter, SparseVec
-
-RRF_K = 60
+from freshness.vectorstore.base import DENSE, INDEXED_FIELDS, RRF_K, SPARSE, ChunkPoint, Hit, SearchFilter, SparseVec
 
 
 class ServerStore:
