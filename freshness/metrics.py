@@ -7,7 +7,7 @@ read from the database at scrape time, so every replica reports the same, curren
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -15,7 +15,10 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
-    from freshness.runtime import Runtime
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from freshness.clock import Clock
+    from freshness.policy.model import Policy
 
 log = logging.getLogger("freshness.metrics")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -58,8 +61,9 @@ class Metrics:
         if outcome == "failed":
             self.job_failures.labels(job).inc()
 
-    def watch_sources(self, runtime: Runtime) -> None:
-        self.registry.register(SourceCollector(runtime))
+    def watch_sources(self, sessions: sessionmaker[Session], policy: Callable[[], Policy], clock: Clock) -> None:
+        """Report source ages and statuses, read from the database at each scrape."""
+        self.registry.register(SourceCollector(sessions, policy, clock))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -68,8 +72,10 @@ class Metrics:
 class SourceCollector(Collector):
     """Source age and sources by freshness status, computed from the database when scraped."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, sessions: sessionmaker[Session], policy: Callable[[], Policy], clock: Clock) -> None:
+        self._sessions = sessions
+        self._policy = policy
+        self._clock = clock
 
     def describe(self) -> list[Metric]:
         return []
@@ -78,15 +84,14 @@ class SourceCollector(Collector):
         from freshness.db import read_scope
         from freshness.sources.report import count_by_status, freshness_report
 
-        rt = self._runtime
         age = GaugeMetricFamily(
             "freshness_source_age_seconds", "Age of each live source's active snapshot (now - verified_at).",
             labels=["source_id", "source_class"])
         by_status = GaugeMetricFamily(
             "freshness_sources", "Live sources by freshness status.", labels=["status"])
         try:
-            with read_scope(rt.sessions) as session:
-                rows = freshness_report(session, rt.policy.current, rt.clock.now())
+            with read_scope(self._sessions) as session:
+                rows = freshness_report(session, self._policy(), self._clock.now())
         except Exception as exc:  # a scrape must not fail because the database blinked
             log.warning("cannot read sources for metrics: %s", exc)
             return

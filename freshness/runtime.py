@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.audit.signing import Signer, load_signer
+from freshness.audit.writer import GroupCommit
 from freshness.clock import Clock, SystemClock
 from freshness.db import make_engine, make_session_factory, session_scope
 from freshness.metrics import Metrics
@@ -64,8 +65,16 @@ class Runtime:
     clock: Clock
     cursors: CursorCodec
     metrics: Metrics = field(default_factory=Metrics)
-    extras: dict = field(default_factory=dict)
+    # Held for the life of the process: the batch that appends concurrent retrievals' audit records in
+    # one transaction, the collection's dense size once the database has one (it never changes after),
+    # and the publishes that failed when the database would not even let them be marked failed.
+    audit_batch: GroupCommit = field(init=False)
+    dense_size_known: int | None = None
+    abandoned_publishes: set[str] = field(default_factory=set)
     signer: Signer | None = None  # signs audit checkpoints; None only where no checkpoint is taken
+
+    def __post_init__(self) -> None:
+        self.audit_batch = GroupCommit(self.sessions)
 
     def close(self) -> None:
         try:
@@ -108,5 +117,5 @@ def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorSt
         cursors=CursorCodec(secret.encode()),
         signer=signer,
     )
-    runtime.metrics.watch_sources(runtime)
+    runtime.metrics.watch_sources(sessions, lambda: runtime.policy.current, clock)
     return runtime

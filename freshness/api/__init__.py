@@ -5,11 +5,10 @@ from freshness.api.deps import (
     ADMIN_ONLY, BEARER, DEPENDENCIES, Caller, CurrentPolicy, ReadSession, Service, ServiceClock, ServiceSettings,
     Store, Writes, WriteSession, allow, authenticated, runtime_of,
 )
-from freshness.api.legacy import ANY_KEY, call, in_read, in_transaction
 from freshness.api.problem_details import EXCEPTION_HANDLERS, PROBLEM, Problem, problem, problems
 
 __all__ = [
     "Caller", "CurrentPolicy", "ReadSession", "Service", "ServiceClock", "ServiceSettings", "Store", "WriteSession",
-    "ADMIN_ONLY", "ANY_KEY", "BEARER", "DEPENDENCIES", "EXCEPTION_HANDLERS", "JSONBody", "PROBLEM", "Problem", "Writes", "allow",
-    "authenticated", "call", "in_read", "in_transaction", "problem", "problems", "runtime_of",
+    "ADMIN_ONLY", "BEARER", "DEPENDENCIES", "EXCEPTION_HANDLERS", "JSONBody", "PROBLEM", "Problem", "Writes", "allow",
+    "authenticated", "problem", "problems", "runtime_of",
 ]

@@ -150,10 +150,7 @@ def answer_request(runtime: Runtime, principal: Principal, body: RetrieveRequest
 
 
 def _group_commit(runtime: Runtime) -> GroupCommit:
-    group = runtime.extras.get(GroupCommit)
-    if group is None:
-        group = runtime.extras.setdefault(GroupCommit, GroupCommit(runtime.sessions))
-    return group
+    return runtime.audit_batch
 
 
 def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveRequest, task: TaskClass,
@@ -210,11 +207,11 @@ def _pending_record(runtime: Runtime, made: Answer, principal: Principal, body: 
 
 def _dense_size(runtime: Runtime) -> int | None:
     """The collection's dense size. Once set it never changes, so it is read once per process."""
-    size = runtime.extras.get(DENSE_SIZE_KEY)
+    size = runtime.dense_size_known
     if size is None:
         with read_scope(runtime.sessions) as session:
             value = state_value(session, DENSE_SIZE_KEY)
         size = int(value) if value else None
         if size is not None:
-            runtime.extras[DENSE_SIZE_KEY] = size
+            runtime.dense_size_known = size
     return size

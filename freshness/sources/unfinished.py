@@ -17,7 +17,6 @@ from freshness.sources.lifecycle import fail
 
 log = logging.getLogger("freshness.publish")
 STALE_HEARTBEAT = timedelta(minutes=10)
-ABANDONED = "freshness_abandoned_publishes"
 
 
 def fail_publish(runtime: Runtime, snapshot_id: str, exc: BaseException) -> None:
@@ -39,7 +38,7 @@ def fail_publish(runtime: Runtime, snapshot_id: str, exc: BaseException) -> None
 
 def abandoned(runtime: Runtime) -> set[str]:
     """Ids of this process's failed publishes that the database would not let it mark failed."""
-    return runtime.extras.setdefault(ABANDONED, set())
+    return runtime.abandoned_publishes
 
 
 def end_abandoned(session: Session, runtime: Runtime, source_id: str) -> list[str]:
