@@ -65,12 +65,6 @@ class Conflict(FreshnessError):
     title = "Conflict"
 
 
-class PayloadTooLarge(FreshnessError):
-    status = 413
-    type = "payload-too-large"
-    title = "Request body is too large"
-
-
 class Unavailable(FreshnessError):
     status = 503
     type = "unavailable"

@@ -93,7 +93,8 @@ def check_text(value: Any, path: str = "", field: str = "", depth: int = 0) -> N
 def _field_of(message: str) -> str:
     """The field a msgspec error is about, in the form every other error uses: `documents[0].id`, not `$...`.
 
-    An unknown or missing field is named inside the object where it is (`... field `x` - at `$.a[0]``)."""
+    An unknown or missing field is named inside the object where it is (`... field `x` - at `$.a[0]``).
+    msgspec's ValidationError carries the path only in its text, so the text is read."""
     at = message.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in message else "$"
     field = at.removeprefix("$").removeprefix(".")
     if "field `" in message:

@@ -35,6 +35,10 @@ class AddressRefused(Exception):
     """A connection the rules forbid; str(exc) names the host and the setting, never a resolved address."""
 
 
+class Unresolved(AddressRefused):
+    """The name resolves to no address now; it may later, so registration lets it pass."""
+
+
 def ip_literal(host: str) -> IPAddress | None:
     """The address `host` spells, in any notation a resolver takes: `[::1]`, `127.1`, `2130706433`, `0x7f.1`."""
     text = host.strip("[]")
@@ -100,10 +104,10 @@ class AddressRules:
             try:
                 infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except (socket.gaierror, UnicodeError) as exc:
-                raise AddressRefused(f"{host}: the name does not resolve") from exc
+                raise Unresolved(f"{host}: the name does not resolve") from exc
             addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
         if not addresses:
-            raise AddressRefused(f"{host}: the name does not resolve")
+            raise Unresolved(f"{host}: the name does not resolve")
         for address in addresses:
             if not self.allows(host, address):
                 raise AddressRefused(refusal(host if literal is not None else f"{host} resolves to an address that"))
@@ -116,9 +120,9 @@ class AddressRules:
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
             self.resolve(url.host, port)
+        except Unresolved:
+            return
         except AddressRefused as exc:
-            if "does not resolve" in str(exc):
-                return
             raise InvalidInput(str(exc), field="uri") from exc
 
 

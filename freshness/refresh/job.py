@@ -17,7 +17,7 @@ from sqlalchemy import exists, select
 
 from freshness.auth.keys import Principal, Role
 from freshness.db import read_scope, session_scope
-from freshness.errors import Conflict, FreshnessError, InvalidInput
+from freshness.errors import Conflict, FreshnessError
 from freshness.models import Source
 from freshness.refresh.files import read_documents
 from freshness.refresh.http import FetchError, fetch_url

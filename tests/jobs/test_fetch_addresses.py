@@ -92,6 +92,15 @@ def test_a_patch_cannot_point_a_source_at_an_internal_address(support, dns):
     assert support.get("/v1/sources/docs").json()["uri"] == "https://docs.test/returns"
 
 
+def test_a_name_that_does_not_resolve_yet_is_registered(support, monkeypatch):
+    def no_such_name(host, *args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_such_name)
+    register(support, "docs", "faq", uri="https://docs-to-come.test/returns")
+    assert support.get("/v1/sources/docs").json()["uri"] == "https://docs-to-come.test/returns"
+
+
 def test_a_name_that_turns_internal_after_registration_is_not_fetched(admin, run, keys, content_server, dns):
     content_server.pages["/internal-admin"] = Page(body=INTERNAL)
     port = content_server.url.rsplit(":", 1)[1]
