@@ -158,7 +158,8 @@ def test_the_answers_users_get_keep_the_contract(api_schema, keys: Keys, seeded:
     send(keys.support, "POST", "/v1/sources", 201, body=source)
     send(keys.support, "POST", "/v1/sources", 409, body=source)
     send(keys.catalog, "POST", "/v1/sources", 403, body={**source, "id": "catalog-faq"})
-    first = send(keys.support, "POST", "/v1/sources/{source_id}/snapshots", 201, body=documents, source_id="support-faq")
+    first = send(keys.support, "POST", "/v1/sources/{source_id}/snapshots", 201, body=documents,
+                 source_id="support-faq")
     send(keys.support, "POST", "/v1/sources/{source_id}/snapshots", 200, body=documents, source_id="support-faq")
     send(keys.support, "POST", "/v1/sources/{source_id}/snapshots", 201, source_id="support-faq",
          body={"documents": [{"id": "shipping.md", "chunks": ["Orders ship within one day."]}], "version": "v2"})

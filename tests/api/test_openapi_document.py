@@ -69,6 +69,10 @@ def _operation(method: str, path: str) -> dict:
     return served_document()["paths"][path][method]
 
 
+def _has_body(method: str, path: str) -> bool:
+    return "requestBody" in _operation(method, path)
+
+
 def _is_typed(schema: dict, media_type: str) -> bool:
     """A named model (a $ref), a list of named models, or, for what is not JSON, at least a type."""
     if "$ref" in schema:
@@ -130,14 +134,14 @@ def test_what_validation_answers_is_listed(method, path):
         assert {"400", "413", "422"} <= listed, "a body can be malformed (400), too large (413) or invalid (422)"
 
 
-@pytest.mark.parametrize(("method", "path"), _operations(lambda method, path: "requestBody" in _operation(method, path)))
+@pytest.mark.parametrize(("method", "path"), _operations(_has_body))
 def test_every_request_body_names_its_model(method, path):
     content = _operation(method, path)["requestBody"]["content"]
     assert list(content) == ["application/json"]
     assert "$ref" in content["application/json"]["schema"], content
 
 
-@pytest.mark.parametrize(("method", "path"), _operations(lambda method, path: "requestBody" in _operation(method, path)))
+@pytest.mark.parametrize(("method", "path"), _operations(_has_body))
 def test_every_request_body_says_it_takes_no_other_field(method, path):
     """The service refuses an unknown field with 422; a client and a fuzzer must know it is not optional extra."""
     ref = _operation(method, path)["requestBody"]["content"]["application/json"]["schema"]["$ref"]
@@ -209,7 +213,8 @@ def _module_for(package: Path, method: str, path: str) -> ast.Module:
         tree = ast.parse(source.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
-                entries = {k.value: v for k, v in zip(node.keys, node.values) if isinstance(k, ast.Constant)}
+                pairs = zip(node.keys, node.values, strict=True)
+                entries = {k.value: v for k, v in pairs if isinstance(k, ast.Constant)}
                 url = entries.get("url")
                 if isinstance(url, ast.Call) and isinstance(url.func, ast.Attribute):
                     url = url.func.value  # "/v1/sources/{source_id}".format(...)
@@ -228,8 +233,9 @@ def _decoded_on(tree: ast.Module, status: str) -> str:
     for node in ast.walk(_function(tree, "_parse_response")):
         if isinstance(node, ast.If) and status in ast.unparse(node.test):
             for call in ast.walk(node):
-                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "from_dict":
-                    return ast.unparse(call.func.value)
+                func = call.func if isinstance(call, ast.Call) else None
+                if isinstance(func, ast.Attribute) and func.attr == "from_dict":
+                    return ast.unparse(func.value)
     raise AssertionError(f"the {status} answer is not decoded into a model")
 
 
