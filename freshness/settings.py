@@ -32,9 +32,9 @@ _NUMBER = re.compile(r"^\s*\d+(\.\d+)?\s*$")
 _SWITCH = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
-def parse_size(value: str | int) -> int:
-    """`32MiB`, `10MB`, `512KiB` or a plain byte count."""
-    if isinstance(value, int):
+def parse_size(value: Any) -> Any:
+    """`32MiB`, `10MB`, `512KiB` or a plain byte count, in bytes; a number is left to msgspec."""
+    if not isinstance(value, str):
         return value
     match = _SIZE.match(value)
     if not match:

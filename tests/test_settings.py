@@ -135,6 +135,8 @@ def test_a_file_value_of_the_wrong_kind_is_refused_naming_the_setting(config):
         load_settings({}, config_file=config('[service]\nscheduler = "sometimes"\n'))
     with pytest.raises(ConfigError, match="^setting port: "):
         load_settings({}, config_file=config('[service]\nport = "eighty"\n'))
+    with pytest.raises(ConfigError, match="^setting max_body: "):
+        load_settings({}, config_file=config("[ingest]\nmax_body = 1.5\n"))
     with pytest.raises(ConfigError, match="^setting sweep_interval_seconds: "):
         load_settings({}, config_file=config("[jobs]\nsweep_interval_seconds = -5\n"))
 
