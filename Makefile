@@ -2,7 +2,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test fuzz install bench bench-large soak clean
+.PHONY: run test lint fuzz install bench bench-large soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,6 +17,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# ruff with the settings of pyproject.toml (not a ruff found elsewhere on the machine), then mypy on the package.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check freshness tests bench
+	$(VENV)/bin/mypy freshness
 
 # Schemathesis over every operation (tests/api/test_contract.py) with far more examples than `make test`
 # runs, randomized rather than derandomized, and without the per-test timeout. More: make fuzz FUZZ_EXAMPLES=2000
