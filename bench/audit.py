@@ -10,14 +10,13 @@ from pathlib import Path
 
 from sqlalchemy import update
 
+from bench.stats import Series
 from freshness.audit.chain import GENESIS, record_hash
 from freshness.audit.service import get_record, list_records
 from freshness.audit.verify import verify_chain
 from freshness.db import make_engine, make_session_factory, session_scope
 from freshness.migrate import upgrade
 from freshness.models import AuditChainHead, Retrieval, RetrievalChunk
-
-from bench.stats import Series
 
 BATCH = 5_000
 SNAPSHOTS = 2_000  # snapshots the records point at; a few are hot, most are not

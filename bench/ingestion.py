@@ -14,6 +14,10 @@ import threading
 import time
 from pathlib import Path
 
+from bench.corpus import SIZES, Corpus, SourceSpec
+from bench.memory import status_field
+from bench.stats import Series
+from bench.workspace import OPERATOR, Workspace
 from freshness.db import session_scope
 from freshness.retrieval.schemas import RetrieveRequest
 from freshness.retrieval.service import retrieve
@@ -21,11 +25,6 @@ from freshness.runtime import Runtime
 from freshness.sources.publish import publish
 from freshness.sources.schemas import PublishRequest, SourceCreate
 from freshness.sources.service import register_source
-
-from bench.corpus import SIZES, Corpus, SourceSpec
-from bench.memory import status_field
-from bench.stats import Series
-from bench.workspace import OPERATOR, Workspace
 
 
 def register_all(runtime: Runtime, specs: list[SourceSpec]) -> None:

@@ -99,7 +99,7 @@ def build(results: dict) -> list[Section]:
                      f"{p['seconds'] / first * 100:.1f}%", f"{p['new_snapshots']}", f"{p['chunks_embedded']:,}",
                      f"{p['chunks_reused']:,}"])
     big = ingestion["under_load"]["publish"]
-    rows.append([f"one large source while retrieving", f"{big['chunks']:,}", f"{big['seconds']:.2f}",
+    rows.append(["one large source while retrieving", f"{big['chunks']:,}", f"{big['seconds']:.2f}",
                  f"{big['chunks_per_s']:,.0f}", "-", "1", f"{big['chunks']:,}", "0"])
     changed = ingestion["changed"]
     sections.append(Section(

@@ -11,6 +11,8 @@ import msgspec
 import qdrant_edge as qe
 from sqlalchemy import func, select
 
+from bench.corpus import Query
+from bench.stats import Series
 from freshness.db import session_scope
 from freshness.models import Retrieval, Snapshot, SnapshotState, Source
 from freshness.retrieval.schemas import RetrieveRequest
@@ -19,9 +21,6 @@ from freshness.runtime import Runtime
 from freshness.vectorstore.base import DENSE, SPARSE
 from freshness.vectorstore.edge import RRF_K
 from freshness.vectorstore.embedders import bm25_query
-
-from bench.corpus import Query
-from bench.stats import Series
 
 TOP_K = 5
 WARMUP = 20

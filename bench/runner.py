@@ -16,15 +16,14 @@ import click
 from rich.console import Console
 from sqlalchemy import func, select
 
-from freshness.db import make_engine
-from freshness.models import Retrieval
-
 from bench import audit, retrieval
 from bench.corpus import SIZES, Corpus
 from bench.memory import cpu_seconds, status_field, wait_peak_rss
 from bench.report import build, machine, markdown, print_tables, targets
 from bench.server import Server
 from bench.workspace import ROOT, Workspace
+from freshness.db import make_engine
+from freshness.models import Retrieval
 
 console = Console(stderr=True)
 CONCURRENCY = 16

@@ -23,15 +23,14 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from freshness.auth.keys import create_key
-from freshness.db import make_engine, make_session_factory, session_scope
-
 from bench.corpus import Corpus, Size
 from bench.report import Section, machine, markdown, print_tables
 from bench.server import Server
 from bench.soak_check import Findings, check
 from bench.soak_traffic import Log, Outage, Writers, read
 from bench.stats import percentile
+from freshness.auth.keys import create_key
+from freshness.db import make_engine, make_session_factory, session_scope
 
 console = Console(stderr=True)
 # Pauses between writes of each writer thread: steady churn without starving the readers of two cores.

@@ -19,8 +19,8 @@ from freshness.retrieval.endpoints import retrieve_endpoint
 from freshness.runtime import Runtime, open_runtime
 from freshness.settings import Settings
 from freshness.sources.endpoints import SnapshotController, SourceController
-from freshness.sources.report_endpoint import freshness_endpoint
 from freshness.sources.publish import recover_unfinished
+from freshness.sources.report_endpoint import freshness_endpoint
 from freshness.vectorstore import VectorStore
 from freshness.wire import refuse_nul_parameters
 

@@ -2,8 +2,21 @@
 
 from freshness.api.body import JSONBody
 from freshness.api.deps import (
-    ADMIN_ONLY, BEARER, DEPENDENCIES, Caller, CurrentPolicy, ReadSession, Service, ServiceClock, ServiceSettings,
-    Store, Writes, WriteSession, allow, authenticated, runtime_of,
+    ADMIN_ONLY,
+    BEARER,
+    DEPENDENCIES,
+    Caller,
+    CurrentPolicy,
+    ReadSession,
+    Service,
+    ServiceClock,
+    ServiceSettings,
+    Store,
+    Writes,
+    WriteSession,
+    allow,
+    authenticated,
+    runtime_of,
 )
 from freshness.api.problem_details import EXCEPTION_HANDLERS, PROBLEM, Problem, problem, problems
 

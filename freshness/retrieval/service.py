@@ -48,7 +48,11 @@ from freshness.retrieval.audit_input import record_input
 from freshness.retrieval.locked import answer_under_locks
 from freshness.retrieval.rules import SCAN_FACTOR  # noqa: F401 - bench reads it here
 from freshness.retrieval.schemas import (
-    MAX_TOP_K, REQUEST_ID_PATTERN, REQUEST_ID_RULE, RetrieveRequest, RetrieveResponse,
+    MAX_TOP_K,
+    REQUEST_ID_PATTERN,
+    REQUEST_ID_RULE,
+    RetrieveRequest,
+    RetrieveResponse,
 )
 from freshness.runtime import DENSE_SIZE_KEY, Runtime, state_value
 

@@ -15,7 +15,16 @@ from litestar.openapi.spec import Operation
 from litestar.params import Body, FromPath, QueryParameter
 
 from freshness.api import (
-    Caller, CurrentPolicy, JSONBody, ReadSession, Service, ServiceClock, ServiceSettings, Store, WriteSession, allow,
+    Caller,
+    CurrentPolicy,
+    JSONBody,
+    ReadSession,
+    Service,
+    ServiceClock,
+    ServiceSettings,
+    Store,
+    WriteSession,
+    allow,
     problems,
 )
 from freshness.auth.keys import Role
@@ -23,8 +32,16 @@ from freshness.refresh.reach import SourceReach
 from freshness.sources import publish as publishing
 from freshness.sources import service, snapshots
 from freshness.sources.schemas import (
-    ActivateRequest, PublishRequest, PublishResult, SnapshotDetail, SnapshotOut, SnapshotPage, SourceCreate,
-    SourceOut, SourcePage, SourceUpdate,
+    ActivateRequest,
+    PublishRequest,
+    PublishResult,
+    SnapshotDetail,
+    SnapshotOut,
+    SnapshotPage,
+    SourceCreate,
+    SourceOut,
+    SourcePage,
+    SourceUpdate,
 )
 from freshness.sources.views import snapshot_detail, snapshot_out, source_out
 

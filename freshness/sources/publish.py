@@ -36,8 +36,12 @@ from freshness.sources import lifecycle
 from freshness.sources.prepare import PreparedSnapshot, prepare
 from freshness.sources.schemas import PublishRequest, PublishResult, PublishStats
 from freshness.sources.service import active_snapshot, get_source
-from freshness.sources.unfinished import abandoned, end_abandoned, fail_publish
-from freshness.sources.unfinished import recover_unfinished  # noqa: F401  (app and CLI import it from here)
+from freshness.sources.unfinished import (
+    abandoned,
+    end_abandoned,
+    fail_publish,
+    recover_unfinished,  # noqa: F401  (app and CLI import it from here)
+)
 from freshness.sources.views import snapshot_out
 from freshness.vectorstore import ChunkPoint, SparseVec
 from freshness.vectorstore.embedders import bm25_document

@@ -7,7 +7,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from freshness.jobs.runner import Job, acquire_lease, list_runs, release_lease, run_job
-from freshness.jobs.scheduler import JOBS, JobScheduler
+from freshness.jobs.scheduler import JOBS
 from freshness.models import JobRun
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from freshness import __version__
-from freshness.refresh.http import FetchError, Fetched, fetch_url
+from freshness.refresh.http import Fetched, FetchError, fetch_url
 from tests.loopback import serving
 
 SMALL = 1000  # max_bytes for the oversize tests

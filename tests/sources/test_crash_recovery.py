@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import msgspec
-
 from sqlalchemy import select
 
 from freshness.auth.keys import Principal, Role
