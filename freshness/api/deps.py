@@ -35,7 +35,7 @@ from freshness.vectorstore import VectorStore
 
 T = TypeVar("T")
 PRINCIPAL = "freshness_principal"
-BEARER = [{"bearer": []}]
+BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 """The security requirement of every /v1 operation, for the OpenAPI document."""
 
 

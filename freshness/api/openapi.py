@@ -77,8 +77,8 @@ def complete_answers(operation: Operation) -> None:
         needed.append(422)
     if operation.request_body is not None:
         needed += [400, 413, 422]
-    for status in needed:
-        answers.setdefault(str(status), _problem_answer(status))
+    for code in needed:
+        answers.setdefault(str(code), _problem_answer(code))
     operation.responses = dict(sorted(answers.items()))
 
 
