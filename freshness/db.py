@@ -14,10 +14,15 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, MetaData, create_engine, event, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+    from sqlalchemy.engine import ExceptionContext
+    from sqlalchemy.pool import ConnectionPoolEntry
 
 from freshness.dbfaults import DatabaseUnavailable, refuses_writes, retrying, write_health
 from freshness.private_paths import make_private_sqlite_file
@@ -57,7 +62,7 @@ def make_engine(url: str, timeout: float | None = None) -> Engine:
     health = write_health(engine)
 
     @event.listens_for(engine, "handle_error")
-    def _watch_writes(context):  # noqa: ANN001
+    def _watch_writes(context: ExceptionContext) -> None:
         if refuses_writes(context.original_exception):
             health.refused(context.original_exception)
 
@@ -80,7 +85,7 @@ def _sqlite_engine(url: str, timeout: float | None) -> Engine:
     writer = threading.Lock()
 
     @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
+    def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy issue BEGIN itself so that BEGIN IMMEDIATE can be used for writes.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
@@ -91,7 +96,7 @@ def _sqlite_engine(url: str, timeout: float | None) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _sqlite_begin(conn):  # noqa: ANN001
+    def _sqlite_begin(conn: Connection) -> None:
         # IMMEDIATE takes the write lock up front: a transaction that reads and then writes
         # cannot fail halfway with SQLITE_BUSY because another writer went first.
         # Read-only units of work (read_scope) take a plain deferred BEGIN: under WAL they read a
@@ -121,17 +126,17 @@ def _sqlite_engine(url: str, timeout: float | None) -> Engine:
             raise
 
     @event.listens_for(engine, "commit")
-    def _sqlite_commit(conn):  # noqa: ANN001
+    def _sqlite_commit(conn: Connection) -> None:
         # Fired just before the COMMIT: the next writer's BEGIN IMMEDIATE meets SQLite's busy
         # handler for at most the commit itself.
         _release_writer(conn.info)
 
     @event.listens_for(engine, "rollback")
-    def _sqlite_rollback(conn):  # noqa: ANN001
+    def _sqlite_rollback(conn: Connection) -> None:
         _release_writer(conn.info)
 
     @event.listens_for(engine.pool, "checkin")
-    def _sqlite_checkin(_dbapi_conn, record):  # noqa: ANN001
+    def _sqlite_checkin(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
         # Whatever happened to the transaction, a connection back in the pool holds no turn.
         _release_writer(record.info)
 

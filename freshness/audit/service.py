@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session
 
 from freshness.audit.schemas import AuditPrincipal, AuditRecord, AuditSummary
@@ -130,7 +130,8 @@ def list_records(
 
 
 def _touching(
-    session: Session, query, snapshot_id: str | None, source_id: str | None, before_seq: int | None, limit: int
+    session: Session, query: Select[tuple[Retrieval]], snapshot_id: str | None, source_id: str | None,
+    before_seq: int | None, limit: int,
 ) -> list[Retrieval]:
     """Records that used a snapshot or source, newest first, read from the chunk index backwards.
 

@@ -70,7 +70,8 @@ def create_key(
     digest = hash_key(key)
     if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == digest)):
         raise Conflict("that key already exists")
-    row = ApiKey(id=new_key_id(), name=name or role_.value, role=role_.value, owner=owner, key_hash=digest, created_at=now)
+    row = ApiKey(id=new_key_id(), name=name or role_.value, role=role_.value, owner=owner, key_hash=digest,
+                 created_at=now)
     session.add(row)
     session.flush()
     return row, key

@@ -78,7 +78,8 @@ def audit_show(request_id: str, as_json: bool) -> None:
 @click.option("--since", default=None, help="RFC 3339 (2026-11-27T10:00:00Z), or a duration back from now (7d).")
 @click.option("--until", default=None, help="RFC 3339, or a duration back from now.")
 @handled
-def audit_export(snapshot_id, source_id, task_class, status, since, until) -> None:
+def audit_export(snapshot_id: str | None, source_id: str | None, task_class: str | None, status: str | None,
+                 since: str | None, until: str | None) -> None:
     """Every matching record as JSON lines on standard output, newest first."""
     from freshness.audit.service import list_records, record_view
     from freshness.db import read_scope

@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 @click.option("--key", envvar="FRESHNESS_KEY", default=None, help="API key for --api-url.")
 @json_option
 @handled
-def publish(source_id: str, path: Path, version, captured_at, valid_until, api_url, key, as_json: bool) -> None:
+def publish(source_id: str, path: Path, version: str | None, captured_at: str | None, valid_until: str | None,
+            api_url: str | None, key: str | None, as_json: bool) -> None:
     """Publish a file or a folder of .md, .txt and .html files as a new snapshot of SOURCE."""
     from rich.progress import (
         BarColumn,

@@ -37,7 +37,8 @@ def sources() -> None:
 @click.option("--tag", "tags", multiple=True)
 @json_option
 @handled
-def sources_add(source_id, title, owner, source_class, uri, refresh_interval, tags, as_json: bool) -> None:
+def sources_add(source_id: str, title: str, owner: str, source_class: str, uri: str | None,
+                refresh_interval: str | None, tags: tuple[str, ...], as_json: bool) -> None:
     """Register a source."""
     from freshness.db import session_scope
     from freshness.refresh.reach import SourceReach
@@ -68,7 +69,7 @@ def sources_add(source_id, title, owner, source_class, uri, refresh_interval, ta
 @click.option("--include-retired", is_flag=True)
 @json_option
 @handled
-def sources_list(owner, source_class, include_retired, as_json: bool) -> None:
+def sources_list(owner: str | None, source_class: str | None, include_retired: bool, as_json: bool) -> None:
     """Sources with their active snapshot and freshness."""
     from freshness.db import read_scope
     from freshness.sources.service import active_snapshot, list_sources

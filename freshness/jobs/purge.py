@@ -8,6 +8,7 @@ if deleting them fails, reconciliation removes them later as points of no live s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -20,7 +21,7 @@ from freshness.runtime import Runtime
 log = logging.getLogger("freshness.purge")
 
 
-def purge_superseded(runtime: Runtime, keep_alive=lambda: None) -> dict[str, int]:
+def purge_superseded(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -> dict[str, int]:
     now = runtime.clock.now()
     cutoff = now - timedelta(seconds=runtime.settings.purge_retention_seconds)
     with session_scope(runtime.sessions) as session:

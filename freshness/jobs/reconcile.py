@@ -11,6 +11,7 @@ snapshot row was committed before it, so it is never mistaken for an orphan.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -38,7 +39,7 @@ def _differs(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
     return False
 
 
-def reconcile(runtime: Runtime, keep_alive=lambda: None) -> dict[str, int]:
+def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -> dict[str, int]:
     store = runtime.store
     points: dict[str, dict[str, Any]] = {}
     offset: str | None = None

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.db import read_scope, session_scope
 from freshness.models import JobLease, JobRun
@@ -124,7 +125,7 @@ def run_job(runtime: Runtime, job: Job, holder: str) -> JobRun | None:
         release_lease(runtime, job.name, holder)
 
 
-def list_runs(sessions, *, job: str | None = None, limit: int = 20) -> list[JobRun]:
+def list_runs(sessions: sessionmaker[Session], *, job: str | None = None, limit: int = 20) -> list[JobRun]:
     with read_scope(sessions) as session:
         query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
         if job:

@@ -17,6 +17,7 @@ from freshness.jobs.purge import purge_superseded
 from freshness.jobs.reconcile import reconcile
 from freshness.jobs.runner import Job, JobContext, default_holder, run_job
 from freshness.jobs.sweep import sweep
+from freshness.models import JobRun
 from freshness.refresh.job import has_due, refresh_due
 from freshness.runtime import Runtime
 
@@ -57,7 +58,7 @@ class JobScheduler:
                 next_run_time=now + timedelta(seconds=FIRST_RUN_DELAY.get(job.name, 1)),
             )
 
-    def run_once(self, name: str):
+    def run_once(self, name: str) -> JobRun | None:
         """One attempt at job `name`: the recorded run, or None when skipped."""
         try:
             return run_job(self.runtime, JOBS[name], self.holder)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from freshness.db import session_scope
@@ -12,7 +13,7 @@ from freshness.sources.report import count_by_status, freshness_report
 log = logging.getLogger("freshness.sweep")
 
 
-def sweep(runtime: Runtime, keep_alive=lambda: None) -> dict[str, int]:
+def sweep(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -> dict[str, int]:
     now = runtime.clock.now()
     with session_scope(runtime.sessions) as session:
         rows = freshness_report(session, runtime.policy.current, now)

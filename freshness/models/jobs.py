@@ -27,7 +27,9 @@ class JobRun(Base):
     __tablename__ = "job_runs"
     __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     job: Mapped[str] = mapped_column(String(64))
     holder: Mapped[str] = mapped_column(String(200))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -9,11 +9,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import msgspec
-from sqlalchemy import exists, select
+from sqlalchemy import Select, exists, select
 
 from freshness.auth.keys import Principal, Role
 from freshness.db import read_scope, session_scope
@@ -141,7 +142,7 @@ def _record(runtime: Runtime, source_id: str, now: datetime, outcome: str, error
                 source.http_last_modified = fetched.last_modified
 
 
-def _due_query(now: datetime):
+def _due_query(now: datetime) -> Select[tuple[str]]:
     return select(Source.id).where(
         Source.retired_at.is_(None),
         Source.uri.is_not(None),
@@ -155,7 +156,7 @@ def has_due(runtime: Runtime) -> bool:
         return bool(session.scalar(select(exists(_due_query(runtime.clock.now())))))
 
 
-def refresh_due(runtime: Runtime, keep_alive=lambda: None) -> dict[str, int]:
+def refresh_due(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -> dict[str, int]:
     """Refresh every source whose `next_refresh_at` has come (oldest first, a bounded batch per run)."""
     with session_scope(runtime.sessions) as session:
         due = list(session.scalars(

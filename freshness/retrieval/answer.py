@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
 
 from freshness.audit.record import SnapshotFacts, SourceFacts
@@ -224,7 +225,7 @@ def _search(runtime: Runtime, body: RetrieveRequest, active: set[str], dense_siz
     return runtime.store.search(sparse if sparse.indices else None, dense, where, scan_limit(body.top_k))
 
 
-def _result(rank: int, candidate: Candidate, verdict: Verdict, chunk) -> Result:
+def _result(rank: int, candidate: Candidate, verdict: Verdict, chunk: Row[Any]) -> Result:
     return Result(
         rank=rank,
         chunk_id=chunk.chunk_id,

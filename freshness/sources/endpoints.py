@@ -13,6 +13,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
 from litestar.params import Body, FromPath, QueryParameter
+from sqlalchemy.orm import Session
 
 from freshness.api import (
     Caller,
@@ -82,7 +83,7 @@ class SourceController(Controller):
         now = clock.now()
         reach = SourceReach.of(settings)
 
-        def register(session) -> SourceOut:
+        def register(session: Session) -> SourceOut:
             source = service.register_source(session, principal, data, policy, now, reach)
             return source_out(source, None, policy, now)
 
@@ -128,7 +129,7 @@ class SourceController(Controller):
         now = clock.now()
         reach = SourceReach.of(settings)
 
-        def update(session) -> SourceOut:
+        def update(session: Session) -> SourceOut:
             source = service.update_source(session, principal, source_id, data, policy, store, now, reach)
             return source_out(source, service.active_snapshot(session, source), policy, now)
 
@@ -140,13 +141,14 @@ class SourceController(Controller):
                       clock: ServiceClock) -> SourceOut:
         now = clock.now()
 
-        def retire(session) -> SourceOut:
+        def retire(session: Session) -> SourceOut:
             return source_out(service.retire_source(session, principal, source_id, now), None, policy, now)
 
         return writes(retire)
 
     @post("/{source_id:str}/snapshots", status_code=201, summary="Publish a snapshot: 201 new content, 200 unchanged",
-          response_description="New content: the new snapshot is active", guards=WRITERS, dto=JSONBody[PublishRequest], return_dto=None, sync_to_thread=True,
+          response_description="New content: the new snapshot is active", guards=WRITERS, dto=JSONBody[PublishRequest],
+          return_dto=None, sync_to_thread=True,
           responses={200: UNCHANGED, **problems(*CHANGE_PROBLEMS)})
     def publish(self, source_id: FromPath[str], data: Annotated[PublishRequest, Body()], principal: Caller,
                 runtime: Service) -> Response[PublishResult]:

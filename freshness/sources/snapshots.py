@@ -23,7 +23,8 @@ def get_snapshot(session: Session, snapshot_id: str) -> Snapshot:
 
 
 def snapshot_documents(session: Session, snapshot_id: str) -> list[Document]:
-    return list(session.scalars(select(Document).where(Document.snapshot_id == snapshot_id).order_by(Document.position)))
+    query = select(Document).where(Document.snapshot_id == snapshot_id).order_by(Document.position)
+    return list(session.scalars(query))
 
 
 def history(session: Session, source_id: str, before: str | None, limit: int) -> list[Snapshot]:
