@@ -18,6 +18,7 @@ from bench.corpus import SIZES, Corpus, SourceSpec
 from bench.memory import status_field
 from bench.stats import Series
 from bench.workspace import OPERATOR, Workspace
+from freshness.auth.keys import Principal
 from freshness.db import session_scope
 from freshness.retrieval.schemas import RetrieveRequest
 from freshness.retrieval.service import retrieve
@@ -53,7 +54,7 @@ def publish_pass(runtime: Runtime, corpus: Corpus, changed: dict[int, frozenset[
             "new_snapshots": new_snapshots, "chunks_per_s": chunks / elapsed if elapsed else 0.0}
 
 
-def publish_under_load(runtime: Runtime, corpus: Corpus, principal, rate: float = 100.0) -> dict:
+def publish_under_load(runtime: Runtime, corpus: Corpus, principal: Principal, rate: float = 100.0) -> dict:
     """Publish the big source in a thread (as `serve` would) while retrieving at `rate` per second.
 
     Retrievals are paced rather than back to back: a tight loop would starve the publishing thread

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import httpx
 import msgspec
@@ -13,6 +14,7 @@ from sqlalchemy import func, select
 
 from bench.corpus import Query
 from bench.stats import Series
+from freshness.auth.keys import Principal
 from freshness.db import session_scope
 from freshness.models import Retrieval, Snapshot, SnapshotState, Source
 from freshness.retrieval.schemas import RetrieveRequest
@@ -75,7 +77,7 @@ def floor(runtime: Runtime, queries: list[Query], hybrid: bool = False) -> Serie
     return _timed("(a) bare Qdrant Edge" + (" hybrid" if hybrid else ""), queries, one)
 
 
-def service(runtime: Runtime, principal, queries: list[Query], hybrid: bool = False) -> Series:
+def service(runtime: Runtime, principal: Principal, queries: list[Query], hybrid: bool = False) -> Series:
     """(b) The retrieve use case in-process: policy, freshness verdicts, provenance, audit record committed."""
 
     def one(q: Query) -> int:
@@ -90,7 +92,7 @@ def service(runtime: Runtime, principal, queries: list[Query], hybrid: bool = Fa
     return series
 
 
-def _timed(name: str, queries: list[Query], one) -> Series:
+def _timed(name: str, queries: list[Query], one: Callable[[Query], object]) -> Series:
     for q in queries[:WARMUP]:
         one(q)
     series = Series(name)

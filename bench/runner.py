@@ -80,7 +80,8 @@ def run_http(workspace: Workspace, corpus: Corpus, root: Path) -> tuple[dict, in
             if clients == 1:
                 series = retrieval.http_one_client(server.url, key, queries)
             else:
-                series = retrieval.http_concurrent(server.url, key, queries, clients, corpus.size.http_concurrent_requests)
+                series = retrieval.http_concurrent(server.url, key, queries, clients,
+                                                   corpus.size.http_concurrent_requests)
             cpu = cpu_seconds(server.pid) - cpu_before
             series.notes["audit_records"] = records() - before
             out[name] = series.summary()

@@ -159,5 +159,6 @@ def check(url: str, auditor_key: str, admin_key: str, answers: list[Answer], cha
     check_singles(findings, url, auditor_key, answers, seed)
     with client(url, auditor_key) as http:
         response = http.get("/v1/audit/verify", timeout=300)
-        findings.chain = response.json() if response.status_code == 200 else {"ok": False, "status": response.status_code}
+        ok = response.status_code == 200
+        findings.chain = response.json() if ok else {"ok": False, "status": response.status_code}
     return findings

@@ -174,7 +174,7 @@ class Writers:
         finally:
             lock.release()
 
-    def _write(self, spec: SourceSpec, what: str, method: str, path: str, body=None) -> httpx.Response | None:
+    def _write(self, spec: SourceSpec, what: str, method: str, path: str, body: object = None) -> httpx.Response | None:
         """One write; None when it failed. A dropped connection or a 5xx marks the source pending."""
         started = time.monotonic()
         content = b"" if body is None else msgspec.json.encode(body)
