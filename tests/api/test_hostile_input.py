@@ -195,7 +195,7 @@ def test_metadata_nested_deep_inside_arrays_is_a_422(support, world):
 
 
 def test_metadata_nested_as_deep_as_allowed_is_kept(support, world):
-    response = raw_post(support, "/v1/sources/refund-policy", '{"metadata": %s}' % nested(MAX_DEPTH), "PATCH")
+    response = raw_post(support, "/v1/sources/refund-policy", f'{{"metadata": {nested(MAX_DEPTH)}}}', "PATCH")
 
     assert response.status_code == 200, response.text
     kept = response.json()["metadata"]

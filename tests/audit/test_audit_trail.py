@@ -127,7 +127,8 @@ def test_no_answer_leaves_without_its_audit_record(admin, reader, auditor, setti
         else:
             conn.execute(text("CREATE OR REPLACE FUNCTION refuse() RETURNS trigger AS $$ "
                               "BEGIN RAISE EXCEPTION 'audit disk full'; END $$ LANGUAGE plpgsql"))
-            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON retrievals FOR EACH ROW EXECUTE FUNCTION refuse()"))
+            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON retrievals FOR EACH ROW"
+                              " EXECUTE FUNCTION refuse()"))
     try:
         response = reader.post("/v1/retrieve", json={"query": "refund", "task_class": "general_question",
                                                      "request_id": "doomed"})

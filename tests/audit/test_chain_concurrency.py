@@ -53,7 +53,7 @@ def _assert_one_linear_chain(settings, auditor: Api, answers: list[dict]) -> Non
         engine.dispose()
     assert [seq for seq, *_ in rows] == list(range(1, REQUESTS + 1))
     assert rows[0][2] == GENESIS
-    for (_, _, _, previous_hash), (seq, _, prev_hash, _) in zip(rows, rows[1:]):
+    for (_, _, _, previous_hash), (seq, _, prev_hash, _) in zip(rows, rows[1:], strict=False):
         assert prev_hash == previous_hash, f"seq {seq} is not chained to seq {seq - 1}"
     assert len({record_hash for *_, record_hash in rows}) == REQUESTS
     assert sorted(request_id for _, request_id, _, _ in rows) == sorted(a["request_id"] for a in answers)

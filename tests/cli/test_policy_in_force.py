@@ -27,7 +27,8 @@ def test_status_judges_by_the_edited_file_and_notes_that_the_service_has_not_loa
     text = settings.policy_file.read_text()
     assert json.loads(cli("status", "--json").stdout)["items"][0]["status"] == "warn"  # past 5 of 7 days
 
-    settings.policy_file.write_text(text.replace('max_age = "7d"\nwarn_age = "5d"', 'max_age = "30d"\nwarn_age = "21d"'))
+    settings.policy_file.write_text(
+        text.replace('max_age = "7d"\nwarn_age = "5d"', 'max_age = "30d"\nwarn_age = "21d"'))
     result = cli("status", "--json")
 
     assert result.exit_code == 0, result.output

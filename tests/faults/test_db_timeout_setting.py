@@ -12,7 +12,8 @@ from freshness.settings import load_settings
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "freshness.toml"
 
 
-@pytest.mark.parametrize(("written", "seconds"), [("5s", 5.0), ("2m", 120.0), ("PT10S", 10.0), ("0.5", 0.5), ("3", 3.0)])
+@pytest.mark.parametrize(("written", "seconds"),
+                         [("5s", 5.0), ("2m", 120.0), ("PT10S", 10.0), ("0.5", 0.5), ("3", 3.0)])
 def test_the_timeout_reads_as_a_duration_or_seconds(written, seconds):
     assert load_settings({"FRESHNESS_DB_TIMEOUT": written}, config_file=CONFIG).db_timeout == seconds
 

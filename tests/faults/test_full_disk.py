@@ -84,7 +84,8 @@ def test_a_full_disk_answers_503_and_fails_readiness_until_there_is_room(admin, 
     engine = admin.client.app.state.runtime.engine
     full = disk_full(engine)
 
-    _assert_full_then_recovered(admin, admin.as_key(keys.reader), full.__enter__, lambda: full.__exit__(None, None, None))
+    _assert_full_then_recovered(admin, admin.as_key(keys.reader), full.__enter__,
+                                lambda: full.__exit__(None, None, None))
 
 
 def test_a_publish_that_fails_midway_on_a_full_disk_does_not_block_the_next_one(admin):

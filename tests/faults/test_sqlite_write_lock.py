@@ -27,7 +27,8 @@ def settings(settings):
 def _requests(admin, keys) -> dict:
     reader = admin.as_key(keys.reader)
     return {
-        "retrieve": lambda: reader.post("/v1/retrieve", json={"query": "refund days", "task_class": "general_question"}),
+        "retrieve": lambda: reader.post("/v1/retrieve",
+                                        json={"query": "refund days", "task_class": "general_question"}),
         "publish": lambda: admin.post("/v1/sources/refund-policy/snapshots",
                                       json={"documents": [{"id": "refunds.md", "text": "Refunds within 14 days."}]}),
         "register": lambda: admin.post("/v1/sources", json={"id": "shipping-faq", "title": "Shipping",

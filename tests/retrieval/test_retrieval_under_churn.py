@@ -139,7 +139,7 @@ def _storm(admin, keys, history: History, rolling: dict[str, tuple[str, str]]) -
         while time.monotonic() < stop:
             for source_id, ids in rolling.items():
                 target = ids[turn % 2]
-                write("activate", source_id, lambda: admin.post(f"/v1/snapshots/{target}/activate"),
+                write("activate", source_id, lambda target=target: admin.post(f"/v1/snapshots/{target}/activate"),
                       lambda _, target=target: target)
             turn += 1
 
@@ -149,8 +149,8 @@ def _storm(admin, keys, history: History, rolling: dict[str, tuple[str, str]]) -
             n += 1
             text = f"Refunds news {n}: refunds are accepted within {n % 40 + 1} days."
             documents = [{"id": "news.md", "text": text}]
-            write("publish", "refund-news", lambda: admin.post("/v1/sources/refund-news/snapshots",
-                                                               json={"documents": documents}), _published)
+            write("publish", "refund-news", lambda documents=documents: admin.post(
+                "/v1/sources/refund-news/snapshots", json={"documents": documents}), _published)
 
     def register_and_retire() -> None:
         n = 0
@@ -158,13 +158,14 @@ def _storm(admin, keys, history: History, rolling: dict[str, tuple[str, str]]) -
             n += 1
             source_id = f"refund-temp-{n}"
             documents = [{"id": "t.md", "text": f"Refunds accepted within {n} days."}]
-            if not write("register", source_id, lambda: admin.post("/v1/sources", json={
+            if not write("register", source_id, lambda source_id=source_id: admin.post("/v1/sources", json={
                     "id": source_id, "title": "Temporary refunds", "owner": "support", "source_class": "policy",
                     "tags": ["refunds"]})):
                 continue
-            if write("publish", source_id, lambda: admin.post(f"/v1/sources/{source_id}/snapshots",
-                                                              json={"documents": documents}), _published):
-                write("retire", source_id, lambda: admin.delete(f"/v1/sources/{source_id}"), lambda _: None)
+            if write("publish", source_id, lambda source_id=source_id, documents=documents: admin.post(
+                    f"/v1/sources/{source_id}/snapshots", json={"documents": documents}), _published):
+                write("retire", source_id, lambda source_id=source_id: admin.delete(f"/v1/sources/{source_id}"),
+                      lambda _: None)
 
     def run(work, *args) -> None:  # noqa: ANN001
         try:

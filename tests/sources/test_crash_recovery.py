@@ -33,8 +33,8 @@ def test_killed_publish_is_failed_at_next_start_and_previous_keeps_serving(setti
     with session_scope(runtime.sessions) as session:
         register_source(session, OPERATOR, SourceCreate(id="refund-policy", title="Refunds", owner="support",
                                                         source_class="policy"), runtime.policy.current, clock.now())
-    first = publish(runtime, OPERATOR, "refund-policy",
-                    msgspec.convert({"documents": [{"id": "refunds.md", "text": "Refunds within 30 days."}]}, PublishRequest))
+    body = msgspec.convert({"documents": [{"id": "refunds.md", "text": "Refunds within 30 days."}]}, PublishRequest)
+    first = publish(runtime, OPERATOR, "refund-policy", body)
     first_points = runtime.store.count(first.snapshot.id)
     runtime.close()
     assert first_points == 1
@@ -107,7 +107,8 @@ def test_failed_publish_removes_its_points_and_keeps_the_previous(settings, cloc
         with session_scope(runtime.sessions) as session:
             register_source(session, OPERATOR, SourceCreate(id="faq", title="FAQ", owner="support",
                                                             source_class="faq"), runtime.policy.current, clock.now())
-        first = publish(runtime, OPERATOR, "faq", msgspec.convert({"documents": [{"id": "a", "text": "Ships in 3 days."}]}, PublishRequest))
+        body = msgspec.convert({"documents": [{"id": "a", "text": "Ships in 3 days."}]}, PublishRequest)
+        first = publish(runtime, OPERATOR, "faq", body)
 
         calls = {"n": 0}
         real_upsert = runtime.store.upsert

@@ -199,7 +199,8 @@ def test_stored_vectors_come_back_for_reuse_in_the_next_snapshot(store: VectorSt
     assert set(got) == {chunk_id("grinder"), chunk_id("shipping")}
     sparse, dense = got[chunk_id("grinder")]
     expected = bm25_document(CORPUS["grinder"][4])
-    assert dict(zip(sparse.indices, sparse.values)) == pytest.approx(dict(zip(expected.indices, expected.values)))
+    got_weights = dict(zip(sparse.indices, sparse.values, strict=True))
+    assert got_weights == pytest.approx(dict(zip(expected.indices, expected.values, strict=True)))
     assert dense == pytest.approx([0.0, 0.0, 0.8, 0.6], abs=1e-6)  # already unit length: stored as given
     assert got[chunk_id("shipping")][1] is None
     assert store.vectors([]) == {}
@@ -339,7 +340,7 @@ def test_the_embedded_store_keeps_its_points_across_a_restart(tmp_path: Path) ->
 
 def test_dense_search_scores_are_cosine_similarities(filled_dense: VectorStore) -> None:
     hits = filled_dense.search(None, [0.0, 0.0, 1.0, 0.0], SearchFilter(["snap-prices-1"]), 10)
-    scores = {name: hit.score for name, hit in zip(names(hits), hits)}
+    scores = {name: hit.score for name, hit in zip(names(hits), hits, strict=True)}
     assert scores["espresso"] == pytest.approx(1.0, abs=1e-5)
     assert scores["grinder"] == pytest.approx(0.8, abs=1e-5)
     assert not any(math.isnan(s) for s in scores.values())
