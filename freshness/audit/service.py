@@ -130,7 +130,7 @@ def list_records(
 
 
 def _touching(
-    session: Session, query: Select[tuple[Retrieval]], snapshot_id: str | None, source_id: str | None,
+    session: Session, query: Select[Retrieval], snapshot_id: str | None, source_id: str | None,
     before_seq: int | None, limit: int,
 ) -> list[Retrieval]:
     """Records that used a snapshot or source, newest first, read from the chunk index backwards.

@@ -142,7 +142,7 @@ def _record(runtime: Runtime, source_id: str, now: datetime, outcome: str, error
                 source.http_last_modified = fetched.last_modified
 
 
-def _due_query(now: datetime) -> Select[tuple[str]]:
+def _due_query(now: datetime) -> Select[str]:
     return select(Source.id).where(
         Source.retired_at.is_(None),
         Source.uri.is_not(None),
