@@ -9,9 +9,6 @@ from freshness.hashing import canonical_json, sha256_text
 GENESIS = "sha256:" + "0" * 64
 """The previous hash of the first record, and the head of an empty chain."""
 
-# Checkpoint signatures cover the same canonical form as record hashes.
-canonical = canonical_json
-
 
 def record_hash(prev_hash: str, content: dict[str, Any]) -> str:
     return sha256_text(f"{prev_hash}\n{canonical_json(content)}")

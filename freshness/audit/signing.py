@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from freshness.audit.chain import canonical
 from freshness.audit.schemas import Checkpoint
 from freshness.errors import ConfigError
+from freshness.hashing import canonical_json
 from freshness.settings import Settings
 
 log = logging.getLogger("freshness.audit")
@@ -47,7 +47,7 @@ def key_id_of(public: Ed25519PublicKey) -> str:
 def checkpoint_message(seq: int, record_hash: str, signed_at: str, key_id: str) -> bytes:
     """The exact bytes a checkpoint's signature covers."""
     fields = {"seq": seq, "record_hash": record_hash, "signed_at": signed_at, "key_id": key_id}
-    return CONTEXT + canonical(fields).encode()
+    return CONTEXT + canonical_json(fields).encode()
 
 
 class Signer:

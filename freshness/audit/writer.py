@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from freshness.audit.chain import record_hash
 from freshness.audit.record import RecordInput
 from freshness.db import session_scope
+from freshness.hashing import sha256_text
 from freshness.models import AuditChainHead, Retrieval, RetrievalChunk
 from freshness.refresh.reach import redact_uri
-from freshness.sources.hashing import sha256_text
 
 
 def build_content(record: RecordInput) -> dict[str, Any]:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from freshness.errors import InvalidInput
+from freshness.hashing import sha256_text
 from freshness.settings import Settings
 from freshness.sources.chunking import split_text
-from freshness.sources.hashing import document_hash, sha256_text, snapshot_hash
+from freshness.sources.hashing import document_hash, snapshot_hash
 from freshness.sources.schemas import PublishRequest
 from freshness.wire import check_text
 
