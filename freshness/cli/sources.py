@@ -72,13 +72,15 @@ def sources_add(source_id: str, title: str, owner: str, source_class: str, uri: 
 def sources_list(owner: str | None, source_class: str | None, include_retired: bool, as_json: bool) -> None:
     """Sources with their active snapshot and freshness."""
     from freshness.db import read_scope
-    from freshness.sources.service import active_snapshot, list_sources
+    from freshness.sources.service import active_snapshot, list_sources, require_known_class
     from freshness.sources.views import source_out
 
     settings = read_settings()
     moment, views = now(), []
     with read_scope(sessions_for(settings)) as session:
         policy = policy_in_force(settings, session)
+        if source_class is not None:
+            require_known_class(policy, source_class, field="--class")
         after = None
         while True:
             rows = list_sources(session, owner=owner, source_class=source_class, include_retired=include_retired,

@@ -30,11 +30,14 @@ def status(as_json: bool, source_class: str | None, owner: str | None) -> None:
     """Freshness of every live source. Exit 1 when a source a critical task class may use is stale or expired."""
     from freshness.db import read_scope
     from freshness.sources.report import count_by_status, freshness_report
+    from freshness.sources.service import require_known_class
 
     settings = read_settings()
     moment = now()
     with read_scope(sessions_for(settings)) as session:
         policy = policy_in_force(settings, session)
+        if source_class is not None:
+            require_known_class(policy, source_class, field="--class")
         rows = freshness_report(session, policy, moment, source_class=source_class, owner=owner)
     blocked = [row.source_id for row in rows if row.blocks_critical]
     counts = count_by_status(rows)
