@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import qdrant_edge as qe
 
@@ -99,7 +99,8 @@ class EdgeStore:
             return {}
         out: dict[str, tuple[SparseVec, list[float] | None]] = {}
         for record in self.shard.retrieve(list(ids), with_payload=False, with_vector=True):
-            vec = record.vector or {}
+            # the collection has named vectors only, so a record's vector is the name -> vector mapping
+            vec = cast(dict[str, Any], record.vector or {})
             sparse = vec.get(SPARSE)
             if sparse is None:
                 continue
@@ -117,7 +118,7 @@ class EdgeStore:
                     qe.Prefetch(limit=limit, query=sparse_q, filter=flt),
                     qe.Prefetch(limit=limit, query=dense_q, filter=flt),
                 ],
-                query=qe.Fusion.Rrf(k=RRF_K),
+                query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub omits Fusion.Rrf from the query union
                 filter=flt,
                 with_payload=True,
             )

@@ -64,7 +64,7 @@ class FastEmbedEmbedder:
 
     def __init__(self, model: str) -> None:
         try:
-            from fastembed import TextEmbedding  # type: ignore[import-not-found]
+            from fastembed import TextEmbedding
         except ImportError as exc:
             raise ConfigError("FRESHNESS_EMBEDDER=fastembed:... needs `pip install freshness[fastembed]`") from exc
         self.model = TextEmbedding(model_name=model)

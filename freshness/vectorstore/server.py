@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
@@ -82,7 +82,8 @@ class ServerStore:
             sparse = vec.get(SPARSE) if isinstance(vec, dict) else None
             if sparse is None:
                 continue
-            dense = vec.get(DENSE)
+            sparse = cast(qm.SparseVector, sparse)  # the SPARSE name holds a sparse vector
+            dense = cast(dict[str, Any], vec).get(DENSE)  # a dict: a non-dict gave no sparse vector above
             out[str(record.id)] = (SparseVec(list(sparse.indices), list(sparse.values)), dense)
         return out
 
