@@ -10,7 +10,7 @@ the chain must still verify from the genesis hash up to it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -78,7 +78,9 @@ CHECKPOINT_FIELDS = ("seq", "record_hash", "signed_at", "key_id", "signature")
 
 def checkpoint_from(values: dict[str, str | None]) -> Checkpoint | None:
     """A checkpoint from query parameters: all five, or none at all."""
-    given = {name: values.get(name) for name in CHECKPOINT_FIELDS if values.get(name) not in (None, "")}
+    # the filter keeps given values only, so none is None
+    given = cast(dict[str, str],
+                 {name: values.get(name) for name in CHECKPOINT_FIELDS if values.get(name) not in (None, "")})
     if not given:
         return None
     missing = [name for name in CHECKPOINT_FIELDS if name not in given]

@@ -19,7 +19,8 @@ def record_view(session: Session, record: Retrieval) -> dict[str, Any]:
     """The record as served, plus each chunk's source and snapshot provenance (with the snapshot's state now)."""
     content = dict(record.content)
     snapshot_ids = set(content.get("snapshots", {}))
-    states = dict(session.execute(select(Snapshot.id, Snapshot.state).where(Snapshot.id.in_(snapshot_ids))).all())
+    states: dict[str | None, Any] = dict(
+        session.execute(select(Snapshot.id, Snapshot.state).where(Snapshot.id.in_(snapshot_ids))).all())
     sources = content.get("sources", {})
     snapshots = content.get("snapshots", {})
 

@@ -73,9 +73,9 @@ def verify_chain(sessions: sessionmaker[Session]) -> dict[str, Any]:
         if head.seq > last_seq:
             head_before = head
             continue
-        problem = _head_problem(sessions, head, last_seq, expected_prev)
-        if problem:
-            return problem
+        head_problem = _head_problem(sessions, head, last_seq, expected_prev)
+        if head_problem:
+            return head_problem
         break
     return _orphans(sessions, checked) or {"ok": True, "records_checked": checked, "first_bad": None}
 

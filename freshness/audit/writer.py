@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import msgspec
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.audit.chain import record_hash
-from freshness.audit.record import RecordInput
+from freshness.audit.record import RecordInput, RejectedEntry, ServedEntry
 from freshness.db import session_scope
 from freshness.hashing import sha256_text
 from freshness.models import AuditChainHead, Retrieval, RetrievalChunk
@@ -23,7 +23,9 @@ def build_content(record: RecordInput) -> dict[str, Any]:
     """The record as served: JSON-ready, with provenance of every source and snapshot involved.
 
     Its shape is what every stored record was hashed over: keys and values may not change."""
-    entries = {entry.snapshot.id: entry for entry in [*record.served, *record.rejected]}
+    # mypy joins the two element types to Struct; the list holds exactly these two kinds
+    both = cast(list[ServedEntry | RejectedEntry], [*record.served, *record.rejected])
+    entries = {entry.snapshot.id: entry for entry in both}
     sources = {}
     snapshots = {}
     for snapshot_id in sorted(entries):
@@ -89,10 +91,10 @@ def build_content(record: RecordInput) -> dict[str, Any]:
 
 # Core statements built once; the ORM unit of work costs more than the rows it writes.
 _LOCK_HEAD = select(AuditChainHead.seq, AuditChainHead.last_hash).where(AuditChainHead.id == 1).with_for_update()
-_INSERT_RECORD = Retrieval.__table__.insert()
-_INSERT_CHUNKS = RetrievalChunk.__table__.insert()
+_INSERT_RECORD = cast(Table, Retrieval.__table__).insert()
+_INSERT_CHUNKS = cast(Table, RetrievalChunk.__table__).insert()
 _MOVE_HEAD = (
-    AuditChainHead.__table__.update()
+    cast(Table, AuditChainHead.__table__).update()
     .where(AuditChainHead.__table__.c.id == 1)
     .values(seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
 )
