@@ -7,11 +7,11 @@ Publishing manages its own transactions (freshness.sources.publish): the content
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, cast
 
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Operation
+from litestar.openapi.spec import Operation, RequestBody
 from litestar.params import Body, FromPath, QueryParameter
 from sqlalchemy.orm import Session
 
@@ -69,7 +69,8 @@ class OptionalBody(Operation):
 
     def __post_init__(self) -> None:
         if self.request_body is not None:
-            self.request_body.required = False
+            # Litestar builds a RequestBody here, never a Reference
+            cast(RequestBody, self.request_body).required = False
 
 
 class SourceController(Controller):

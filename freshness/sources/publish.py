@@ -20,14 +20,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
-from freshness.db import read_scope, session_scope, transaction
+from freshness.db import Base, read_scope, session_scope, transaction
 from freshness.errors import Conflict, InvalidInput
 from freshness.ids import new_chunk_id, new_snapshot_id
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
@@ -87,7 +88,9 @@ def publish(
             active.valid_until == prepared.valid_until
         ):
             # Unchanged: the content is confirmed current, nothing is re-indexed.
-            return source, lifecycle.confirm_current(session, source, prepared.captured_at), None, [], []
+            confirmed = lifecycle.confirm_current(session, source, prepared.captured_at)
+            assert confirmed is not None  # the source's active snapshot id points at its ACTIVE snapshot
+            return source, confirmed, None, [], []
         size = _settle_dense_size(session, prepared)
         return source, *_reserve(session, source, prepared, now, size)
 
@@ -102,7 +105,9 @@ def publish(
     try:
         for start in range(0, len(chunk_rows), CHUNK_ROWS_PER_TRANSACTION):
             rows = chunk_rows[start : start + CHUNK_ROWS_PER_TRANSACTION]
-            transaction(runtime.sessions, lambda session, rows=rows: session.execute(Chunk.__table__.insert(), rows))
+            # ignore[misc] below: mypy cannot type a lambda that has a default argument
+            transaction(runtime.sessions,
+                        lambda session, rows=rows: session.execute(cast(Table, Chunk.__table__).insert(), rows))  # type: ignore[misc]
         if dense_size is not None:
             # Only now that the size is committed: a refused publish must not leave the store set up for it.
             runtime.store.ensure_dense(dense_size)
@@ -196,11 +201,11 @@ def _reserve(
                     content_hash=digest,
                 )
             )
-    session.execute(Document.__table__.insert(), [_columns(Document, d) for d in documents])
+    session.execute(cast(Table, Document.__table__).insert(), [_columns(Document, d) for d in documents])
     return snapshot, dense_size, planned, chunk_rows
 
 
-def _columns(model: type, row: dict) -> dict:
+def _columns(model: type[Base], row: dict) -> dict:
     """Attribute names to column names (metadata_ is stored as `metadata`)."""
     return {model.__mapper__.attrs[key].columns[0].name: value for key, value in row.items()}
 

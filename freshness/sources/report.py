@@ -22,7 +22,7 @@ from freshness.sources.views import source_status
 
 # Retired sources are not in the report, so `retired` is not one of its statuses.
 ReportStatus = Literal["never_published", "expired", "stale", "failing", "warn", "fresh"]
-STATUSES: tuple[str, ...] = get_args(ReportStatus)
+STATUSES: tuple[ReportStatus, ...] = get_args(ReportStatus)
 
 
 class LastRefresh(Struct):

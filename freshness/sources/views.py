@@ -9,7 +9,7 @@ from freshness.policy.durations import format_duration
 from freshness.policy.model import Policy
 from freshness.policy.verdict import judge
 from freshness.refresh.reach import redact_uri
-from freshness.sources.schemas import DocumentOut, FreshnessOut, SnapshotDetail, SnapshotOut, SourceOut
+from freshness.sources.schemas import DocumentOut, FreshnessOut, SnapshotDetail, SnapshotOut, SourceOut, SourceStatus
 
 
 def snapshot_out(row: Snapshot) -> SnapshotOut:
@@ -66,7 +66,7 @@ def source_status(source: Source, active: Snapshot | None, policy: Policy, now: 
     if active is None:
         return FreshnessOut("never_published", None, max_age, warn_age, strictest)
     verdict = judge(max_age, warn_age, active.verified_at, active.valid_until, now)
-    status = verdict.freshness.value
+    status: SourceStatus = verdict.freshness.value
     if status in ("warn", "fresh") and (source.consecutive_failures or 0) > 0:
         status = "failing"
     return FreshnessOut(status, verdict.age_seconds, max_age, warn_age, strictest)
