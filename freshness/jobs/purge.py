@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from freshness.db import session_scope
 from freshness.jobs.runner import prune_runs
@@ -35,11 +36,11 @@ def purge_superseded(runtime: Runtime, keep_alive: Callable[[], None] = lambda: 
         keep_alive()
         with session_scope(runtime.sessions) as session:
             # Guarded by the state: a snapshot rolled back to a moment ago is active again and stays.
-            changed = session.execute(
+            changed = cast(CursorResult, session.execute(
                 update(Snapshot)
                 .where(Snapshot.id == snapshot_id, Snapshot.state == SnapshotState.SUPERSEDED)
                 .values(state=SnapshotState.PURGED, purged_at=now)
-            ).rowcount
+            )).rowcount
         if not changed:
             continue
         before = runtime.store.count(snapshot_id)

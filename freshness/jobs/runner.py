@@ -14,8 +14,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -111,7 +112,8 @@ def run_job(runtime: Runtime, job: Job, holder: str) -> JobRun | None:
             outcome, error = "failed", f"{type(exc).__name__}: {exc}"[:4000]
             log.exception("job %s failed", job.name)
         with session_scope(runtime.sessions) as session:
-            run = session.get(JobRun, run_id)
+            # cast: `run` keeps its type JobRun; the assert still checks the row inserted above is there
+            run = cast(JobRun, session.get(JobRun, run_id))
             assert run is not None
             run.finished_at = runtime.clock.now()
             run.outcome = outcome
@@ -139,5 +141,6 @@ def prune_runs(runtime: Runtime) -> int:
     """Forget job runs older than the retention setting."""
     cutoff = runtime.clock.now() - timedelta(seconds=runtime.settings.job_run_retention_seconds)
     with session_scope(runtime.sessions) as session:
-        result = session.execute(delete(JobRun).where(JobRun.started_at < cutoff, JobRun.outcome != "running"))
+        result = cast(CursorResult, session.execute(
+            delete(JobRun).where(JobRun.started_at < cutoff, JobRun.outcome != "running")))
         return result.rowcount or 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import cast
 
 import httpx
 
@@ -104,7 +105,9 @@ class AddressRules:
                 infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except (socket.gaierror, UnicodeError) as exc:
                 raise Unresolved(f"{host}: the name does not resolve") from exc
-            addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
+            # an IPv4 or IPv6 sockaddr starts with the address text (the int case is for other families)
+            addresses = list(dict.fromkeys(ipaddress.ip_address(cast(str, info[4][0]).split("%", 1)[0])
+                                           for info in infos))
         if not addresses:
             raise Unresolved(f"{host}: the name does not resolve")
         for address in addresses:
