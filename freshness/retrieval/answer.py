@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, cast
 
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.orm import Session
@@ -136,6 +136,7 @@ def active_snapshot_ids(session: Session, task: TaskClass, body: RetrieveRequest
         query = query.where(Source.id.in_(among))
     if not with_tags:
         return set(session.scalars(query))
+    assert filters is not None  # with_tags is only true when filters are given
     wanted = set(filters.tags)
     return {snapshot_id for snapshot_id, tags in session.execute(query) if wanted & set(tags or [])}
 
@@ -173,7 +174,8 @@ def _ranked(session: Session, hits: list[Hit], active: set[str]) -> list[Candida
 
     A point's payload names its snapshot (written once at publish, never changed), so the facts need
     no chunk row."""
-    snapshot_ids = {hit.payload.get("snapshot_id") for hit in hits} & active
+    # intersected with the active ids, so every one is a string
+    snapshot_ids = cast(set[str], {hit.payload.get("snapshot_id") for hit in hits} & active)
     if not snapshot_ids:
         return []
     facts = {row[5]: (SourceFacts(*row[:5]), SnapshotFacts(*row[5:]))
@@ -250,7 +252,7 @@ def _rejected(candidate: Candidate, verdict: Verdict) -> Rejected:
         chunk_id=candidate.hit.id,
         source_id=candidate.source.id,
         snapshot_id=candidate.snapshot.id,
-        reason=verdict.freshness.value,
+        reason=cast(Literal["stale", "expired"], verdict.freshness.value),  # only those verdicts are withheld
         age_seconds=verdict.age_seconds,
         max_age_seconds=verdict.max_age_seconds,
     )
