@@ -14,6 +14,7 @@ from typing import Any, Literal, get_args, get_origin
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import ExceptionHandlersMap
 from msgspec import Struct
 
 from freshness.dbfaults import as_unavailable, is_unavailable
@@ -116,7 +117,7 @@ def handle_unexpected(request: Request, exc: Exception) -> Response:
                    request.url.path)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     FreshnessError: handle_domain_error,
     HTTPException: handle_http_error,
     Exception: handle_unexpected,

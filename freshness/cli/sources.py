@@ -95,6 +95,7 @@ def sources_list(owner: str | None, source_class: str | None, include_retired: b
     table = Table("id", "class", "owner", "active snapshot", "version", "status", "age")
     for view in views:
         snap = view.active_snapshot
+        assert view.freshness is not None  # source_out always sets it
         status = "retired" if view.retired_at else view.freshness.status
         table.add_row(view.id, view.source_class, view.owner, snap.id if snap else "",
                       (snap.version or "") if snap else "", status, fmt_age(view.freshness.age_seconds))
