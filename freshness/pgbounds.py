@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+from typing import cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -67,8 +68,8 @@ def bound_postgres(engine: Engine, timeout: float) -> None:
         cparams.setdefault("connect_timeout", max(2, math.ceil(timeout)))
         cparams["options"] = f"{cparams.get('options', '')} {server_options}".strip()
         conn = connection_class.connect(*cargs, **cparams)
-        if CLIENT_BOUND:
-            conn.io_timeout = wait
+        if CLIENT_BOUND:  # then connection_class is BoundedConnection
+            cast(BoundedConnection, conn).io_timeout = wait
         return conn
 
     if not CLIENT_BOUND:
@@ -85,4 +86,4 @@ def bound_postgres(engine: Engine, timeout: float) -> None:
         finally:
             dbapi_connection.io_timeout = previous
 
-    engine.dialect.do_ping = bounded_ping  # this engine's dialect only
+    engine.dialect.do_ping = bounded_ping  # type: ignore[method-assign]  # on purpose: this engine's dialect only
