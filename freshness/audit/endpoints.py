@@ -53,6 +53,8 @@ CSV_COLUMNS = ["request_id", "served_at", "task_class", "status", "policy_versio
 NEXT_CURSOR = ResponseHeader(name="X-Next-Cursor", value="", documentation_only=True,
                              description="The cursor of the next page, as in `next_cursor`; absent on the last page")
 
+MAX_SEQ = 2**63 - 1  # the largest seq a BIGINT column holds; a larger one is a 422, not a database error
+
 
 @dataclass
 class _AuditOperation(Operation):
@@ -195,7 +197,7 @@ class AuditController(Controller):
         self,
         runtime: Service,
         # The bound again in schema_extra: Litestar leaves it out of an optional parameter's schema.
-        seq: Annotated[int | None, QueryParameter(ge=0, schema_extra={"minimum": 0},
+        seq: Annotated[int | None, QueryParameter(ge=0, le=MAX_SEQ, schema_extra={"minimum": 0, "maximum": MAX_SEQ},
                                                   description="The checkpoint's seq")] = None,
         record_hash: Annotated[str | None, QueryParameter(description="The checkpoint's record_hash")] = None,
         signed_at: Annotated[str | None, QueryParameter(description="The checkpoint's signed_at, as it was given")]

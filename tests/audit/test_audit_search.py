@@ -144,3 +144,12 @@ def test_a_record_gutted_outside_the_service_is_reported_not_crashed_on(audited:
     exported = [json.loads(line) for line in audited.get(SEARCH, params={"format": "jsonl"}).text.splitlines()]
     assert {"request_id": "r1", "status": "ok"}.items() <= next(r for r in exported if r["request_id"] == "r1").items()
     assert audited.get("/v1/audit/verify").json()["first_bad"]["request_id"] == "r1"
+
+
+def test_a_checkpoint_seq_past_what_the_log_can_hold_is_refused(client, keys):
+    too_big = 2**63
+    response = client.get("/v1/audit/verify", params={"seq": too_big, "record_hash": "sha256:x", "signed_at": "x",
+                                                      "key_id": "x", "signature": "x"},
+                          headers={"Authorization": f"Bearer {keys.auditor}"})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "seq"
