@@ -18,6 +18,7 @@ from freshness.models import ServiceState
 from freshness.policy.holder import PolicyHolder
 from freshness.policy_repository import admit_policy
 from freshness.private_paths import make_private_dir
+from freshness.retrieval.active import still_active
 from freshness.settings import Settings
 from freshness.vectorstore import VectorStore, open_store
 from freshness.vectorstore.embedders import Embedder, make_embedder
@@ -74,7 +75,7 @@ class Runtime:
     signer: Signer | None = None  # signs audit checkpoints; None only where no checkpoint is taken
 
     def __post_init__(self) -> None:
-        self.audit_batch = GroupCommit(self.sessions)
+        self.audit_batch = GroupCommit(self.sessions, still_active)
 
     def close(self) -> None:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -146,10 +146,16 @@ class GroupCommit:
     commits; then the next waiter leads the records that queued meanwhile. Each retrieval still
     answers only after its own record has committed. If the shared transaction fails, each of its
     records is tried again alone, so one bad record fails only its own retrieval.
+
+    Before the first record, `still_active` is asked once about every snapshot the batch serves (on
+    PostgreSQL it locks their sources): so the transaction takes all its source locks before the
+    chain head, never one while holding the head, the order the locked retrieval takes them too.
     """
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session],
+                 still_active: Callable[[Session, Set[str]], frozenset[str]]) -> None:
         self._sessions = sessions
+        self._still_active = still_active
         self._cond = threading.Condition()
         self._queue: list[PendingRecord] = []
         self._leading = False
@@ -178,26 +184,31 @@ class GroupCommit:
 
     def _write(self, batch: list[PendingRecord]) -> None:
         try:
-            with session_scope(self._sessions) as session:
-                for item in batch:
-                    item.written = item.write(session)
+            self._write_together(batch)
         except BaseException as exc:  # noqa: BLE001 - retried one by one below
             if len(batch) == 1:
                 batch[0].written, batch[0].error = False, exc
                 return
             for item in batch:
                 try:
-                    with session_scope(self._sessions) as session:
-                        item.written = item.write(session)
+                    self._write_together([item])
                 except BaseException as exc:  # noqa: BLE001 - handed to the waiting retrieval
                     item.written, item.error = False, exc
+
+    def _write_together(self, batch: list[PendingRecord]) -> None:
+        with session_scope(self._sessions) as session:
+            active = self._still_active(session, set().union(*(item.snapshot_ids for item in batch)))
+            for item in batch:
+                item.written = item.snapshot_ids <= active and item.write(session)
 
 
 @dataclass
 class PendingRecord:
-    """One retrieval's record: `write` appends it in the given session, or returns False to refuse it."""
+    """One retrieval's record: written only if every snapshot of `snapshot_ids` is still active; then
+    `write` appends it in the given session (and may still refuse it by returning False)."""
 
     write: Callable[[Session], bool]
+    snapshot_ids: frozenset[str] = frozenset()
     written: bool = False
     finished: bool = False
     error: BaseException | None = None

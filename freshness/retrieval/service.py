@@ -41,7 +41,7 @@ from freshness.db import read_scope, session_scope
 from freshness.dbfaults import DatabaseUnavailable, as_unavailable, backoff, is_transient, is_unavailable
 from freshness.errors import Conflict, FreshnessError, InvalidInput, Unavailable
 from freshness.ids import new_request_id
-from freshness.models import Retrieval, Snapshot, SnapshotState, Source
+from freshness.models import Retrieval
 from freshness.policy.model import Policy, TaskClass
 from freshness.retrieval.answer import Answer, answer
 from freshness.retrieval.audit_input import record_input
@@ -99,29 +99,6 @@ def _validate(body: RetrieveRequest, policy: Policy, max_query: int, dense_size:
 
 
 _REQUEST_ID_USED = select(Retrieval.request_id).where(Retrieval.request_id == bindparam("request_id"))
-_STILL_ACTIVE = (
-    select(Snapshot.id)
-    .join(Source, Source.active_snapshot_id == Snapshot.id)
-    .where(Source.retired_at.is_(None), Snapshot.state == SnapshotState.ACTIVE,
-           Snapshot.id.in_(bindparam("ids", expanding=True)))
-)
-# Locks the source rows only, in id order: the order every writer takes them (source row, then its snapshots),
-# so a retrieval and an activation never wait for each other in a circle.
-_STILL_ACTIVE_LOCKED = _STILL_ACTIVE.order_by(Source.id).with_for_update(read=True, of=Source)
-
-
-def _still_active(session: Session, snapshot_ids: set[str]) -> bool:
-    """In the writing transaction: is every snapshot the answer serves still the active one of a live source?
-
-    On PostgreSQL their sources' rows are share-locked until the audit record commits: every change of
-    which snapshot is active (publish, activate, retire) is made under an update lock of the source row,
-    so none can slip in between. SQLite's write lock, held since this transaction began, does the same."""
-    if not snapshot_ids:
-        return True
-    query = _STILL_ACTIVE_LOCKED if session.get_bind().dialect.name == "postgresql" else _STILL_ACTIVE
-    return len(set(session.scalars(query, {"ids": sorted(snapshot_ids)}))) == len(snapshot_ids)
-
-
 def retrieve(runtime: Runtime, principal: Principal, body: RetrieveRequest, header_request_id: str | None,
              policy: Policy | None = None) -> RetrieveResponse:
     """The retrieve use case in-process; `policy`: the one this request runs under (default: the one in force now)."""
@@ -186,7 +163,7 @@ def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveR
 def _pending_record(runtime: Runtime, made: Answer, principal: Principal, body: RetrieveRequest, task: TaskClass,
                     started: float) -> PendingRecord:
     """The record of an optimistic answer, for the group commit: refused unless every snapshot the answer
-    serves is still active in the transaction that would hold it."""
+    serves is still active in the transaction that would hold it (retrieval.active)."""
     budget = runtime.settings.db_timeout
     served = made.served_snapshot_ids
     tries = 0
@@ -199,14 +176,12 @@ def _pending_record(runtime: Runtime, made: Answer, principal: Principal, body: 
             # answer 503 now rather than queue behind a database that has just failed.
             raise DatabaseUnavailable("the audit record could not be written within FRESHNESS_DB_TIMEOUT,"
                                       " so no context is served; retry shortly")
-        if not _still_active(session, served):
-            return False
         latency_ms = int((time.perf_counter() - started) * 1000)
         write_record(session, record_input(made, principal, body, task, runtime.settings.hash_query_text,
                                            latency_ms))
         return True
 
-    return PendingRecord(append)
+    return PendingRecord(append, frozenset(served))
 
 
 def _dense_size(runtime: Runtime) -> int | None:

@@ -16,7 +16,6 @@ from tests.conftest import publish, register
 
 SECONDS = 4
 READERS = 4
-CHANGED_MEANWHILE = "the sources changed state during the retrieval"
 
 
 def _two_versions(admin, source_id: str) -> list[str]:
@@ -87,9 +86,7 @@ def test_an_activation_storm_under_retrieval_load_never_deadlocks_nor_answers_50
     answers, deadlocks = _storm(admin, keys, activators=6, pause=0)
 
     assert deadlocks == []
-    assert all(isinstance(code, int) and code < 500 for code in answers["activate"]), answers["activate"]
-    # Fail closed, as SPEC §8 wants: a retrieval whose snapshots changed state while it answered, three
-    # times over, answers 503 with no context. Nothing else may fail.
-    unexpected = {code: n for code, n in answers["retrieve"].items()
-                  if not isinstance(code, int) and CHANGED_MEANWHILE not in code}
-    assert unexpected == {}
+    # The last attempt of a retrieval answers under its sources' locks, so even a storm of activations
+    # does not turn one into a 503.
+    for kind, counts in answers.items():
+        assert all(isinstance(code, int) and code < 500 for code in counts), f"{kind}: {counts}"
