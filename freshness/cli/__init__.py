@@ -7,7 +7,7 @@ import logging
 import click
 
 from freshness import __version__
-from freshness.cli import audit, db, jobs, keys, publish, serve, sources, status, store
+from freshness.cli import audit, db, jobs, keys, policy_commands, publish, serve, sources, status, store
 
 
 @click.group()
@@ -19,5 +19,5 @@ def main() -> None:
 
 
 for command in (serve.serve, serve.scheduler, db.db, keys.keys, sources.sources, publish.publish, publish.verify,
-                status.status, jobs.jobs, audit.audit, store.store):
+                status.status, jobs.jobs, audit.audit, store.store, policy_commands.policy_group):
     main.add_command(command)
