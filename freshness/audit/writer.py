@@ -124,11 +124,13 @@ def write_record(session: Session, record: RecordInput) -> tuple[int, str]:
     rows = [
         {"request_id": record.request_id, "seq": seq, "kind": "served", "rank": c.rank, "chunk_id": c.chunk_id,
          "source_id": c.source.id, "snapshot_id": c.snapshot.id, "freshness": c.freshness,
+         "source_class": c.source.source_class,
          "age_seconds": c.age_seconds, "max_age_seconds": c.max_age_seconds, "score": c.score}
         for c in record.served
     ] + [
         {"request_id": record.request_id, "seq": seq, "kind": "rejected", "rank": None, "chunk_id": c.chunk_id,
          "source_id": c.source.id, "snapshot_id": c.snapshot.id, "freshness": c.reason,
+         "source_class": c.source.source_class,
          "age_seconds": c.age_seconds, "max_age_seconds": c.max_age_seconds, "score": None}
         for c in record.rejected
     ]

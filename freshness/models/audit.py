@@ -44,6 +44,9 @@ class RetrievalChunk(Base):
     rank: Mapped[int | None] = mapped_column(Integer)
     chunk_id: Mapped[str] = mapped_column(String(40))
     source_id: Mapped[str] = mapped_column(String(128))
+    # The class the chunk was judged under (a source may change class later); null only for rows
+    # recorded before the column existed whose record names no class.
+    source_class: Mapped[str | None] = mapped_column(String(128))
     snapshot_id: Mapped[str] = mapped_column(String(40))
     freshness: Mapped[str] = mapped_column(String(16))
     age_seconds: Mapped[int] = mapped_column(BigInteger)
