@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("freshness.metrics")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 PUBLISH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
+# A person correcting an answer: from a glance to an hour's rework.
+EDIT_BUCKETS = (0.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 
 
 class Metrics:
@@ -46,6 +48,12 @@ class Metrics:
             ["job", "outcome"], registry=r)
         self.job_failures = Counter(
             "freshness_job_failures", "Scheduled job runs that failed.", ["job"], registry=r)
+        self.outcomes = Counter(
+            "freshness_outcomes", "Outcomes reported for answered retrievals, by task class and outcome.",
+            ["task_class", "outcome"], registry=r)
+        self.edit_seconds = Histogram(
+            "freshness_edit_seconds", "Time people spent correcting an answer, as its outcome reported, by task class.",
+            ["task_class"], buckets=EDIT_BUCKETS, registry=r)
 
     def observe_retrieval(
         self, task_class: str, status: str, rejected: Iterable[tuple[str, str]], seconds: float
@@ -55,6 +63,11 @@ class Metrics:
         self.retrieval_latency.observe(seconds)
         for source_class, reason in rejected:
             self.rejected_chunks.labels(task_class, source_class, reason).inc()
+
+    def observe_outcome(self, task_class: str, outcome: str, edit_seconds: float | None) -> None:
+        self.outcomes.labels(task_class, outcome).inc()
+        if edit_seconds is not None:
+            self.edit_seconds.labels(task_class).observe(edit_seconds)
 
     def observe_job(self, job: str, outcome: str) -> None:
         self.job_runs.labels(job, outcome).inc()
