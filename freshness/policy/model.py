@@ -67,12 +67,22 @@ class TaskClass:
 
 
 @dataclass(frozen=True)
+class TrustThresholds:
+    """When a snapshot's trust figures are marked `worse` than its predecessor's (SPEC §12)."""
+
+    min_outcomes: int = 20  # both snapshots need this many outcomes before either is compared
+    max_burden_increase: float = 0.5  # a fraction of the predecessor's correction burden
+    max_fallback_increase: float = 0.05  # a difference of fallback rates
+
+
+@dataclass(frozen=True)
 class Policy:
     source_classes: dict[str, SourceClass]
     task_classes: dict[str, TaskClass]
     version: str
     canonical: dict
     source_text: str = ""
+    trust: TrustThresholds = TrustThresholds()
 
     def strictest_max_age(self, source_class: str) -> int:
         """The shortest max age any task class that may use `source_class` applies to it."""

@@ -10,11 +10,12 @@ from typing import Any
 from freshness.errors import PolicyInvalid
 from freshness.hashing import content_hash
 from freshness.policy.durations import DurationError, parse_duration
-from freshness.policy.model import Criticality, OnStale, Policy, SourceClass, TaskClass
+from freshness.policy.model import Criticality, OnStale, Policy, SourceClass, TaskClass, TrustThresholds
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SOURCE_KEYS = {"max_age", "warn_age", "description"}
 _TASK_KEYS = {"criticality", "on_stale", "min_fresh_results", "source_classes", "max_age", "description"}
+_TRUST_KEYS = {"min_outcomes", "max_burden_increase", "max_fallback_increase"}
 
 
 def _fail(key: str, problem: str) -> PolicyInvalid:
@@ -121,8 +122,29 @@ def _task_class(name: str, raw: Any, source_classes: dict[str, SourceClass]) -> 
     )
 
 
-def canonical_form(policy_sources: dict[str, SourceClass], tasks: dict[str, TaskClass]) -> dict:
-    return {
+def _trust(raw: Any) -> TrustThresholds:
+    table = _table("trust", raw)
+    _unknown("trust", table, _TRUST_KEYS)
+    defaults = TrustThresholds()
+    min_outcomes = table.get("min_outcomes", defaults.min_outcomes)
+    if not isinstance(min_outcomes, int) or isinstance(min_outcomes, bool) or not 1 <= min_outcomes <= 1_000_000:
+        raise _fail("trust.min_outcomes", f"expected a whole number from 1 to 1000000, got {min_outcomes!r}")
+    fractions = {}
+    for key, upper in (("max_burden_increase", None), ("max_fallback_increase", 1.0)):
+        value = table.get(key, getattr(defaults, key))
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0 \
+                or (upper is not None and value > upper) or value == float("inf"):
+            bound = f"from 0 to {upper:g}" if upper is not None else "of 0 or more"
+            raise _fail(f"trust.{key}", f"expected a number {bound}, got {value!r}")
+        fractions[key] = float(value)
+    return TrustThresholds(min_outcomes=min_outcomes, **fractions)
+
+
+def canonical_form(policy_sources: dict[str, SourceClass], tasks: dict[str, TaskClass],
+                   trust: TrustThresholds | None = None) -> dict:
+    """What the version hashes. `trust` only when the file has a [trust] table, so that the versions of
+    policies written before the table existed stay as they were."""
+    form = {
         "source_classes": {
             name: {"max_age": c.max_age, "warn_age": c.warn_age} for name, c in sorted(policy_sources.items())
         },
@@ -137,6 +159,10 @@ def canonical_form(policy_sources: dict[str, SourceClass], tasks: dict[str, Task
             for name, t in sorted(tasks.items())
         },
     }
+    if trust is not None:
+        form["trust"] = {"min_outcomes": trust.min_outcomes, "max_burden_increase": trust.max_burden_increase,
+                         "max_fallback_increase": trust.max_fallback_increase}
+    return form
 
 
 def parse_policy(text: str, origin: str = "policy") -> Policy:
@@ -145,7 +171,7 @@ def parse_policy(text: str, origin: str = "policy") -> Policy:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PolicyInvalid(f"{origin} is not valid TOML: {exc}", key=None) from exc
-    _unknown("", data, {"source_classes", "task_classes"})
+    _unknown("", data, {"source_classes", "task_classes", "trust"})
     raw_sources = _table("source_classes", data.get("source_classes", {}))
     raw_tasks = _table("task_classes", data.get("task_classes", {}))
     if not raw_sources:
@@ -154,13 +180,15 @@ def parse_policy(text: str, origin: str = "policy") -> Policy:
     if not raw_tasks:
         raise _fail("task_classes", "define at least one task class")
     tasks = {name: _task_class(name, raw, sources) for name, raw in raw_tasks.items()}
-    canonical = canonical_form(sources, tasks)
+    trust = _trust(data["trust"]) if "trust" in data else None
+    canonical = canonical_form(sources, tasks, trust)
     return Policy(
         source_classes=sources,
         task_classes=tasks,
         version=content_hash(canonical),
         canonical=canonical,
         source_text=text,
+        trust=trust or TrustThresholds(),
     )
 
 
