@@ -21,6 +21,7 @@ from freshness.settings import Settings
 from freshness.sources.endpoints import SnapshotController, SourceController
 from freshness.sources.publish import recover_unfinished
 from freshness.sources.report_endpoint import freshness_endpoint
+from freshness.trust.endpoints import EvidenceController
 from freshness.vectorstore import VectorStore
 from freshness.wire import refuse_nul_parameters
 
@@ -61,7 +62,7 @@ def create_app(
         path="/v1",
         route_handlers=[
             SourceController, SnapshotController, PolicyController, retrieve_endpoint, AuditController,
-            freshness_endpoint,
+            freshness_endpoint, EvidenceController,
         ],
         guards=[authenticated],
         security=BEARER,
