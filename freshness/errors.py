@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from msgspec import Struct
+
+
+class Problem(Struct, omit_defaults=True):
+    """An error on the wire (RFC 9457). `field` names the input to fix, as `task_class` or `filters.source_ids`.
+
+    Here rather than beside the handlers so that the Python client decodes the same shape without Litestar."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    field: str | None = None
+
 
 class FreshnessError(Exception):
     """Base of every error the service reports to a caller."""

@@ -15,25 +15,13 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import ExceptionHandlersMap
-from msgspec import Struct
 
 from freshness.dbfaults import as_unavailable, is_unavailable
-from freshness.errors import FreshnessError
+from freshness.errors import FreshnessError, Problem
 
 log = logging.getLogger("freshness.api")
 PROBLEM = "application/problem+json"
 TYPE_BASE = "https://freshness.dev/problems/"
-
-
-class Problem(Struct, omit_defaults=True):
-    """An error (RFC 9457). `field` names the input to fix, as `task_class` or `filters.source_ids`."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    field: str | None = None
 
 
 def problem(status: int, type_: str, title: str, detail: str, instance: str | None = None, **extra: Any) -> Response:

@@ -15,8 +15,8 @@ from typing import Literal
 
 import msgspec
 
-from freshness.models.sources import SnapshotState
 from freshness.policy.verdict import Freshness
+from freshness.sources.states import SnapshotState
 
 RetrievalStatus = Literal["ok", "flagged", "insufficient_context"]
 ExportFormat = Literal["json", "jsonl", "csv"]

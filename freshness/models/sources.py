@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
@@ -11,14 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from freshness.db import Base
 from freshness.models.types import UTCDateTime
-
-
-class SnapshotState(enum.StrEnum):
-    INGESTING = "ingesting"
-    ACTIVE = "active"
-    SUPERSEDED = "superseded"
-    PURGED = "purged"
-    FAILED = "failed"
+from freshness.sources.states import SnapshotState as SnapshotState  # named here too, beside the tables
 
 
 class Source(Base):

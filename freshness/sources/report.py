@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
-from typing import Literal, cast, get_args
+from typing import cast, get_args
 
-from msgspec import Struct
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,47 +17,10 @@ from freshness.models import Snapshot, Source
 from freshness.policy.model import Criticality, Policy
 from freshness.policy.verdict import Freshness, judge_for_task
 from freshness.refresh.reach import redact_uri
+from freshness.sources.schemas import LastRefresh, ReportStatus, SourceFreshness
 from freshness.sources.views import source_status
 
-# Retired sources are not in the report, so `retired` is not one of its statuses.
-ReportStatus = Literal["never_published", "expired", "stale", "failing", "warn", "fresh"]
 STATUSES: tuple[ReportStatus, ...] = get_args(ReportStatus)
-
-
-class LastRefresh(Struct):
-    at: datetime | None
-    outcome: str | None
-    error: str | None
-    consecutive_failures: int
-    next_at: datetime | None
-
-
-class SourceFreshness(Struct):
-    id: str
-    source_id: str
-    title: str
-    owner: str
-    source_class: str
-    status: ReportStatus
-    active_snapshot_id: str | None
-    snapshot_version: str | None
-    captured_at: datetime | None
-    verified_at: datetime | None
-    valid_until: datetime | None
-    age_seconds: int | None
-    max_age_seconds: int
-    warn_age_seconds: int | None
-    strictest_max_age_seconds: int
-    stale_for: list[str]
-    critical_task_classes: list[str]
-    uri: str | None
-    last_refresh_outcome: str | None
-    last_refresh: LastRefresh | None
-
-    @property
-    def blocks_critical(self) -> bool:
-        """Stale or expired for a task class whose criticality is critical."""
-        return bool(set(self.stale_for) & set(self.critical_task_classes))
 
 
 def source_freshness(source: Source, active: Snapshot | None, policy: Policy, now: datetime) -> SourceFreshness:
@@ -139,16 +101,3 @@ def freshness_report(
 def count_by_status(rows: list[SourceFreshness]) -> dict[str, int]:
     counted = Counter(row.status for row in rows)
     return {name: counted.get(name, 0) for name in STATUSES}
-
-
-class FreshnessReport(Struct):
-    """One page of the report, with what holds for every live source the filters select (`counts`,
-    `critical_blocked`), whatever the page."""
-
-    items: list[SourceFreshness]
-    next_cursor: str | None
-    generated_at: datetime
-    policy_version: str
-    counts: dict[str, int]
-    critical_blocked: list[str]
-    points_not_indexed: int | None

@@ -9,7 +9,8 @@ from litestar.params import QueryParameter
 
 from freshness.api import CurrentPolicy, ReadSession, Service, ServiceClock, Store, problems
 from freshness.sources.endpoints import ClassFilter, Cursor, Owner
-from freshness.sources.report import FreshnessReport, ReportStatus, count_by_status, freshness_report
+from freshness.sources.report import count_by_status, freshness_report
+from freshness.sources.schemas import FreshnessReport, ReportStatus
 from freshness.sources.service import require_known_class
 
 
