@@ -30,11 +30,17 @@ fuzz: $(STAMP)
 	FRESHNESS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FRESHNESS_FUZZ_RANDOM=1 $(PY) -m pytest -q -o timeout=0 \
 		tests/api/test_contract.py $(PYTEST_ARGS)
 
-# Benchmarks (bench/): the small corpus takes a few minutes, the large one much longer.
-bench: $(STAMP)
+# Benchmarks (bench/): the small corpus takes a few minutes, the large one much longer. The bench extra brings
+# LangChain's indexing API, the peer that re-publishing is compared with (bench/peer.py).
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(PY) -m bench --size small $(BENCH_ARGS)
 
-bench-large: $(STAMP)
+bench-large: $(BENCH_STAMP)
 	$(PY) -m bench --size large $(BENCH_ARGS)
 
 # Soak (bench/soak.py): 16 clients for 60 s while sources change, a SIGKILL under load and a restart;

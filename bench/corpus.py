@@ -133,15 +133,19 @@ class Corpus:
         return PublishRequest(documents=self.documents(source, changed, dense), version="v2" if changed else "v1",
                               captured_at=now - source.age)
 
-    def changed_documents(self, share: float = 0.01) -> dict[int, frozenset[int]]:
-        """source index -> documents to change: `share` of all documents, spread at random over the corpus."""
-        rng = np.random.default_rng([self.seed, 3])
-        total = self.size.documents
-        picked = rng.choice(total, size=max(1, round(total * share)), replace=False)
-        out: dict[int, set[int]] = {}
-        for flat in picked.tolist():
-            out.setdefault(flat // self.size.docs_per_source, set()).add(flat % self.size.docs_per_source)
-        return {s: frozenset(d) for s, d in out.items()}
+    def spread_changes(self, share: float = 0.01, round_: int = 0) -> dict[int, frozenset[int]]:
+        """source index -> documents to change: `share` of all documents, spread evenly so that every source
+        has one when there are as many to change as sources; `round_` picks another set."""
+        rng = np.random.default_rng([self.seed, 6, round_])
+        total = max(1, round(self.size.documents * share))
+        per, extra = divmod(total, self.size.sources)
+        more = set(rng.choice(self.size.sources, size=extra, replace=False).tolist())
+        out = {}
+        for s in range(self.size.sources):
+            count = min(self.size.docs_per_source, per + (s in more))
+            if count:
+                out[s] = frozenset(rng.choice(self.size.docs_per_source, size=count, replace=False).tolist())
+        return out
 
     def big_source(self, chunks: int) -> tuple[SourceSpec, list[DocumentIn]]:
         """One extra source large enough that publishing it takes a while."""

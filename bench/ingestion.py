@@ -27,6 +27,8 @@ from freshness.sources.publish import publish
 from freshness.sources.schemas import PublishRequest, SourceCreate
 from freshness.sources.service import register_source
 
+REPUBLISH_ROUNDS = 10  # 1%-changed re-publishes, for the store's growth
+
 
 def register_all(runtime: Runtime, specs: list[SourceSpec]) -> None:
     with session_scope(runtime.sessions) as session:
@@ -96,20 +98,43 @@ def publish_under_load(runtime: Runtime, corpus: Corpus, principal: Principal, r
     return {"publish": outcome, "retrieval": series.summary()}
 
 
+def store_bytes(path: Path) -> int:
+    """Disk space the store's files take (allocated blocks: its segment files are sparse)."""
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
 def run(size_name: str, root: Path, seed: int) -> dict:
     corpus = Corpus(SIZES[size_name], seed)
     workspace = Workspace(root)
     workspace.create()
     runtime = workspace.open()
+    store_path = workspace.settings.store_path
     try:
         register_all(runtime, corpus.sources)
         first = publish_pass(runtime, corpus)
         first["peak_rss"] = status_field(os.getpid(), "VmHWM")
+        first["store_bytes"] = store_bytes(store_path)
         unchanged = publish_pass(runtime, corpus)
-        changes = corpus.changed_documents(0.01)
+        # 1% of the documents, spread over every source (as evenly as their number allows); each later round
+        # changes another 1% and keeps the earlier changes, as a corpus that changes a little every day.
+        changes = corpus.spread_changes(0.01)
         changed = publish_pass(runtime, corpus, changes)
         changed["documents_changed"] = sum(len(d) for d in changes.values())
         changed["sources_touched"] = len(changes)
+        rounds = [changed["seconds"]]
+        for round_ in range(1, REPUBLISH_ROUNDS):
+            for source, docs in corpus.spread_changes(0.01, round_).items():
+                changes[source] = changes.get(source, frozenset()) | docs
+            rounds.append(publish_pass(runtime, corpus, changes)["seconds"])
+        changed["rounds_seconds"] = rounds
+        changed["store_bytes_after_rounds"] = store_bytes(store_path)
         loaded = publish_under_load(runtime, corpus, workspace.reader(runtime))
         points = runtime.store.count()
     finally:

@@ -64,7 +64,9 @@ def build(results: dict) -> list[Section]:
     retrieval = results["retrieval"]
     floor = retrieval["floor"]
     rows = []
-    for key in ("floor", "service", "http_1", "http_n"):
+    for key in ("floor", "service", "health_1", "floor_http_1", "http_1", "health_n", "floor_http_n", "http_n"):
+        if key not in retrieval:
+            continue
         s = retrieval[key]
         audited = s.get("audit_records")
         check = "-" if audited is None else ("yes" if audited == s.get("answers") else f"NO ({audited})")
@@ -106,9 +108,14 @@ def build(results: dict) -> list[Section]:
         "Ingestion (publish of every source, in-process)",
         ["pass", "chunks", "seconds", "chunks/s", "of first", "new snapshots", "embedded", "reused"],
         rows,
-        f"1% = {changed['documents_changed']} documents, spread at random over {changed['sources_touched']} of "
-        f"{size['sources']} sources; each touched source gets a new snapshot of all its documents.",
+        f"1% = {changed['documents_changed']} documents, spread over {changed['sources_touched']} of "
+        f"{size['sources']} sources; each touched source gets a new snapshot.",
     ))
+    if "rounds_seconds" in changed:
+        rounds = ", ".join(f"{sec / first * 100:.0f}%" for sec in changed["rounds_seconds"])
+        sections[-1].note += (f" Ten such rounds, each changing another 1% (of first): {rounds}. Store on disk "
+                              f"after the first publish {mib(ingestion['first']['store_bytes'])}, after the ten "
+                              f"rounds {mib(changed['store_bytes_after_rounds'])}.")
     load = ingestion["under_load"]["retrieval"]
     sections.append(Section(
         "Retrieval while a large publish runs (in-process, 100 requests/s)",
@@ -116,6 +123,8 @@ def build(results: dict) -> list[Section]:
         [[f"{load['count']:,}", ms(load["p50_ms"]), ms(load["p99_ms"]), ms(load["max_ms"]), str(load["errors"]),
           str(big["write_batch"])]],
     ))
+    if results.get("peer"):
+        sections.append(_peer_section(results["peer"]))
 
     audit = results["audit"]
     sections.append(Section(
@@ -149,30 +158,75 @@ def build(results: dict) -> list[Section]:
     return sections
 
 
+def _peer_section(peer: dict) -> Section:
+    rows = []
+    for key, label in (("first", "first publish"), ("unchanged", "re-publish, unchanged"),
+                       ("changed", "re-publish, 1% changed, every source")):
+        ours, theirs = peer["freshness"][key], peer["langchain"][key]
+        rows.append([label, f"{ours['seconds']:.3f}", f"{theirs['seconds']:.3f}", f"{peer['speedup'][key]:.1f}×",
+                     f"{ours['written']:,}", f"{theirs['written']:,} / {theirs['deleted']:,}"])
+    return Section(
+        f"Re-publishing beside LangChain's index() ({peer['documents']:,} documents, {peer['chunks']:,} chunks)",
+        ["pass", "freshness s", "LangChain s", "freshness faster", "freshness embedded", "LangChain written / deleted"],
+        rows,
+        "LangChain: index() with SQLRecordManager (SQLite) and QdrantVectorStore (qdrant-client local mode, sparse), "
+        f"scoped_full cleanup per source; both embed with qdrant_edge.Bm25, no dense vectors. "
+        f"{peer['changed_documents']} documents changed, one per source.",
+    )
+
+
 def targets(results: dict) -> Section:
+    """The targets of the task, each a ratio within this run (those set for the large corpus say so)."""
     r = results["retrieval"]
     ing = results["ingestion"]
     first = ing["first"]["seconds"]
-    audit = results["audit"]
     load = ing["under_load"]["retrieval"]
-    rows = [
-        ("(c) 1 client p50 − (a) p50 ≤ 3 ms", f"{r['http_1']['p50_ms'] - r['floor']['p50_ms']:.2f} ms",
-         r["http_1"]["p50_ms"] - r["floor"]["p50_ms"] <= 3),
-        ("(c) 1 client p99 < 20 ms", f"{r['http_1']['p99_ms']:.2f} ms", r["http_1"]["p99_ms"] < 20),
-        ("(c) 16 clients ≥ 1,000 audited/s, 0 errors",
-         f"{r['http_n']['per_s']:,.0f}/s, {r['http_n']['errors']} errors",
-         r["http_n"]["per_s"] >= 1000 and r["http_n"]["errors"] == 0),
-        ("unchanged re-publish ≤ 3% of first", f"{ing['unchanged']['seconds'] / first * 100:.1f}%",
-         ing["unchanged"]["seconds"] / first <= 0.03),
-        ("1% changed re-publish ≤ 10% of first", f"{ing['changed']['seconds'] / first * 100:.1f}%",
-         ing["changed"]["seconds"] / first <= 0.10),
-        ("audit lookup by request ID p50 < 2 ms", f"{audit['lookup']['p50_ms']:.2f} ms", audit["lookup"]["p50_ms"] < 2),
-        ("reverse lookup < 20 ms (p50)", f"{audit['reverse']['p50_ms']:.2f} ms", audit["reverse"]["p50_ms"] < 20),
-        ("retrieval p99 during a large publish < 20 ms", f"{load['p99_ms']:.2f} ms", load["p99_ms"] < 20),
-        ("serve peak RSS < 1 GiB", mib(results["memory"]["serve_peak"]), results["memory"]["serve_peak"] < 2**30),
-    ]
-    return Section(f"Targets (set for the large corpus; this run: {results['size']['name']})",
-                   ["target", "measured", "met"], [[a, b, "yes" if c else "no"] for a, b, c in rows])
+    rows: list[tuple[str, str, bool | None]] = []
+    one, many = r["http_1"], r["http_n"]
+    if "floor_http_1" in r:
+        floor_one, floor_many = r["floor_http_1"], r["floor_http_n"]
+        rows.append(("1. HTTP 1 client: p50 ≤ floor p50 + 1 ms",
+                     f"{one['p50_ms']:.2f} vs {floor_one['p50_ms']:.2f} + 1",
+                     one["p50_ms"] <= floor_one["p50_ms"] + 1))
+    rows.append(("1. HTTP 1 client: p50 ≤ bare engine p50 + 1.5 ms (large)",
+                 f"{one['p50_ms']:.2f} vs {r['floor']['p50_ms']:.2f} + 1.5",
+                 one["p50_ms"] <= r["floor"]["p50_ms"] + 1.5))
+    if "floor_http_n" in r:
+        rows.append(("2. HTTP 16 clients: ≥ 75% of the floor's rate",
+                     f"{many['per_s']:,.0f}/s = {many['per_s'] / floor_many['per_s'] * 100:.0f}% of "
+                     f"{floor_many['per_s']:,.0f}/s", many["per_s"] >= 0.75 * floor_many["per_s"]))
+    rows.append(("2. HTTP 16 clients: ≥ 60% of the bare engine's rate (large)",
+                 f"{many['per_s'] / r['floor']['per_s'] * 100:.0f}% of {r['floor']['per_s']:,.0f}/s",
+                 many["per_s"] >= 0.6 * r["floor"]["per_s"]))
+    audited = all(r[k].get("audit_records") == r[k].get("answers") for k in ("service", "http_1", "http_n"))
+    errors = sum(r[k]["errors"] for k in ("service", "http_1", "http_n"))
+    rows.append(("2. zero errors, audit records = answers", f"{errors} errors, audited: {'yes' if audited else 'NO'}",
+                 errors == 0 and audited))
+    rows.append(("3. unchanged re-publish ≤ 5% of first", f"{ing['unchanged']['seconds'] / first * 100:.1f}%",
+                 ing["unchanged"]["seconds"] / first <= 0.05))
+    rows.append(("3. 1% changed (every source) re-publish ≤ 10% of first",
+                 f"{ing['changed']['seconds'] / first * 100:.1f}%", ing["changed"]["seconds"] / first <= 0.10))
+    peer = results.get("peer")
+    for key, label in (("first", "first publish"), ("unchanged", "unchanged"), ("changed", "1% changed")):
+        if peer:
+            rows.append((f"3. {label} ≥ 3× faster than LangChain's index()", f"{peer['speedup'][key]:.1f}×",
+                         peer["speedup"][key] >= 3))
+        else:
+            rows.append((f"3. {label} ≥ 3× faster than LangChain's index()", "not run (bench extra)", None))
+    quiet = r["service"]["p99_ms"]
+    rows.append(("4. retrieval p99 during a large publish ≤ 1.5× without, < 20 ms",
+                 f"{load['p99_ms']:.2f} vs {quiet:.2f} without",
+                 load["p99_ms"] <= 1.5 * quiet and load["p99_ms"] < 20))
+    rows.append(("5. serve peak RSS < 1 GiB", mib(results["memory"]["serve_peak"]),
+                 results["memory"]["serve_peak"] < 2**30))
+    changed = ing["changed"]
+    if "store_bytes_after_rounds" in changed:
+        grown = changed["store_bytes_after_rounds"] / ing["first"]["store_bytes"]
+        rows.append(("5. store after ten 1%-changed re-publishes ≤ 1.2× after the first", f"{grown:.2f}×",
+                     grown <= 1.2))
+    met = {True: "yes", False: "no", None: "-"}
+    return Section(f"Targets (this run: {results['size']['name']}; those marked large are set for the large corpus)",
+                   ["target", "measured", "met"], [[a, b, met[c]] for a, b, c in rows])
 
 
 def print_tables(sections: list[Section], console: Console | None = None) -> None:

@@ -33,7 +33,7 @@ def audit_count(runtime: Runtime) -> int:
         return session.scalar(select(func.count()).select_from(Retrieval)) or 0
 
 
-def _active_snapshots(runtime: Runtime) -> dict[str, list[str]]:
+def active_snapshots(runtime: Runtime) -> dict[str, list[str]]:
     """task class -> ids of the active snapshots of live sources of the classes it may use."""
     policy = runtime.policy.current
     with session_scope(runtime.sessions) as session:
@@ -55,7 +55,7 @@ def floor(runtime: Runtime, queries: list[Query], hybrid: bool = False) -> Serie
     shard = runtime.store.shard  # type: ignore[attr-defined]
     filters = {
         task: qe.Filter(must=[qe.FieldCondition("snapshot_id", match=qe.MatchAny(ids))])
-        for task, ids in _active_snapshots(runtime).items()
+        for task, ids in active_snapshots(runtime).items()
     }
     limit = TOP_K * SCAN_FACTOR
 
@@ -111,17 +111,19 @@ def _body(q: Query) -> bytes:
     return msgspec.json.encode({"query": q.text, "task_class": q.task_class, "top_k": TOP_K})
 
 
-def http_one_client(url: str, key: str, queries: list[Query]) -> Series:
-    """(c) one client sending requests one after the other over a kept-alive connection."""
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    series = Series("(c) HTTP, 1 client")
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+def http_one_client(url: str, key: str | None, queries: list[Query], *, path: str = "/v1/retrieve",
+                    name: str = "(c) HTTP, 1 client", method: str = "POST") -> Series:
+    """(c) one client sending requests one after the other over a kept-alive connection.
+
+    `path` and `method`: the floor's endpoint, or GET /health (no body) for the HTTP stack alone."""
+    series = Series(name)
+    with httpx.Client(base_url=url, headers=_headers(key), timeout=30) as client:
         for q in queries[:WARMUP]:
-            client.post("/v1/retrieve", content=_body(q))
+            _send(client, method, path, q)
         started = time.perf_counter()
         for q in queries:
             t0 = time.perf_counter()
-            response = client.post("/v1/retrieve", content=_body(q))
+            response = _send(client, method, path, q)
             series.latencies.append(time.perf_counter() - t0)
             if response.status_code != 200:
                 series.errors += 1
@@ -130,15 +132,35 @@ def http_one_client(url: str, key: str, queries: list[Query]) -> Series:
     return series
 
 
-def http_concurrent(url: str, key: str, queries: list[Query], clients: int, total: int) -> Series:
+def _headers(key: str | None) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+def _send(client: httpx.Client, method: str, path: str, q: Query) -> httpx.Response:
+    if method == "GET":
+        return client.get(path)
+    return client.post(path, content=_body(q))
+
+
+async def _send_async(client: httpx.AsyncClient, method: str, path: str, q: Query) -> httpx.Response:
+    if method == "GET":
+        return await client.get(path)
+    return await client.post(path, content=_body(q))
+
+
+def http_concurrent(url: str, key: str | None, queries: list[Query], clients: int, total: int, *,
+                    path: str = "/v1/retrieve", name: str | None = None, method: str = "POST") -> Series:
     """(c) `clients` concurrent clients, each on its own connection, `total` requests in all."""
-    series = Series(f"(c) HTTP, {clients} clients")
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    series = Series(name or f"(c) HTTP, {clients} clients")
+    headers = _headers(key)
 
     async def main() -> None:
         limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60, limits=limits) as client:
-            await asyncio.gather(*(client.post("/v1/retrieve", content=_body(q)) for q in queries[:clients]))
+            await asyncio.gather(*(_send_async(client, method, path, q) for q in queries[:clients]))
             counter = iter(range(total))
 
             async def worker() -> None:
@@ -146,7 +168,7 @@ def http_concurrent(url: str, key: str, queries: list[Query], clients: int, tota
                     q = queries[i % len(queries)]
                     t0 = time.perf_counter()
                     try:
-                        response = await client.post("/v1/retrieve", content=_body(q))
+                        response = await _send_async(client, method, path, q)
                         ok = response.status_code == 200
                     except httpx.HTTPError:
                         ok = False

@@ -16,14 +16,16 @@ import click
 from rich.console import Console
 from sqlalchemy import func, select
 
-from bench import audit, retrieval
+from bench import audit, peer, retrieval
 from bench.corpus import SIZES, Corpus
+from bench.floor import FloorServer
 from bench.memory import cpu_seconds, status_field, wait_peak_rss
 from bench.report import build, machine, markdown, print_tables, targets
 from bench.server import Server
 from bench.workspace import ROOT, Workspace
 from freshness.db import make_engine
 from freshness.models import Retrieval
+from freshness.retrieval.rules import SCAN_FACTOR
 
 console = Console(stderr=True)
 CONCURRENCY = 16
@@ -46,12 +48,26 @@ def run_ingestion(size: str, root: Path, seed: int) -> tuple[dict, int]:
     return result, result["peak_rss"]
 
 
+def run_peer(root: Path, seed: int, tiny: bool) -> dict | None:
+    """bench.peer in a process of its own: freshness and LangChain's index() re-publishing the same corpus."""
+    if not peer.available():
+        _step("peer skipped: LangChain's indexing API is not installed (pip install -e '.[dev,bench]')")
+        return None
+    out = root / "peer.json"
+    command = [sys.executable, "-m", "bench.peer", "--root", str(root / "peer"), "--seed", str(seed),
+               "--out", str(out)] + (["--tiny"] if tiny else [])
+    if subprocess.run(command, cwd=ROOT).returncode != 0:
+        raise click.ClickException("the peer benchmark failed")
+    return json.loads(out.read_text())
+
+
 def run_in_process(workspace: Workspace, corpus: Corpus) -> dict:
     queries = list(corpus.queries(corpus.size.queries))
     runtime = workspace.open()
     try:
         principal = workspace.reader(runtime)
-        out = {"floor": retrieval.floor(runtime, queries).summary(),
+        out = {"active": retrieval.active_snapshots(runtime),
+               "floor": retrieval.floor(runtime, queries).summary(),
                "service": retrieval.service(runtime, principal, queries).summary()}
         started = time.perf_counter()
         runtime.store.optimize()
@@ -60,6 +76,28 @@ def run_in_process(workspace: Workspace, corpus: Corpus) -> dict:
         out["hybrid_service"] = retrieval.service(runtime, principal, queries, hybrid=True).summary()
     finally:
         runtime.close()
+    return out
+
+
+def run_floor(workspace: Workspace, corpus: Corpus, root: Path, active: dict[str, list[str]]) -> dict:
+    """The floor service (bench.floor) on the same store and query set as the HTTP runs of `serve`."""
+    queries = list(corpus.queries(corpus.size.queries, salt=1))
+    server = FloorServer(workspace.settings.store_path, active, root / "floor", retrieval.TOP_K * SCAN_FACTOR)
+    out: dict = {}
+    try:
+        for name, clients in (("floor_http_1", 1), ("floor_http_n", CONCURRENCY)):
+            before = server.records()
+            label = f"floor HTTP, {clients} client" + ("s" if clients > 1 else "")
+            if clients == 1:
+                series = retrieval.http_one_client(server.url, None, queries, path="/retrieve", name=label)
+            else:
+                series = retrieval.http_concurrent(server.url, None, queries, clients,
+                                                   corpus.size.http_concurrent_requests, path="/retrieve",
+                                                   name=label)
+            series.notes["audit_records"] = server.records() - before
+            out[name] = series.summary()
+    finally:
+        server.stop()
     return out
 
 
@@ -75,6 +113,13 @@ def run_http(workspace: Workspace, corpus: Corpus, root: Path) -> tuple[dict, in
     server = Server(workspace.data_dir, root / "serve.log")
     out: dict = {}
     try:
+        # The HTTP stack alone (Litestar, uvicorn, loopback), measured with the same clients.
+        out["health_1"] = retrieval.http_one_client(server.url, None, queries, path="/health", method="GET",
+                                                    name="GET /health, 1 client").summary()
+        out["health_n"] = retrieval.http_concurrent(server.url, None, queries, CONCURRENCY,
+                                                    corpus.size.http_concurrent_requests, path="/health",
+                                                    method="GET", name=f"GET /health, {CONCURRENCY} clients"
+                                                    ).summary()
         for name, clients in (("http_1", 1), ("http_n", CONCURRENCY)):
             before, cpu_before = records(), cpu_seconds(server.pid)
             if clients == 1:
@@ -108,8 +153,12 @@ def run(size_name: str, seed: int, work: Path) -> dict:
 
     _step(f"ingestion: {size.chunks:,} chunks in {size.sources} sources (a process of its own)")
     results["ingestion"], ingest_peak = run_ingestion(size_name, root, seed)
+    _step("re-publishing beside LangChain's indexing API (bench.peer)")
+    results["peer"] = run_peer(root, seed, tiny=size_name == "tiny")
     _step("retrieval in-process: (a) bare engine, (b) retrieve use case, then optimize() and hybrid")
     results["retrieval"] = run_in_process(workspace, corpus)
+    _step(f"the floor over HTTP (bench.floor): 1 then {CONCURRENCY} clients")
+    results["retrieval"].update(run_floor(workspace, corpus, root, results["retrieval"].pop("active")))
     _step(f"retrieval over HTTP: freshness serve, 1 then {CONCURRENCY} clients")
     http, serve_peak = run_http(workspace, corpus, root)
     results["retrieval"].update(http)
