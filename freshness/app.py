@@ -22,6 +22,7 @@ from freshness.sources.endpoints import SnapshotController, SourceController
 from freshness.sources.publish import recover_unfinished
 from freshness.sources.report_endpoint import freshness_endpoint
 from freshness.trust.endpoints import EvidenceController
+from freshness.uploads.endpoints import UploadController
 from freshness.vectorstore import VectorStore
 from freshness.wire import refuse_nul_parameters
 
@@ -62,7 +63,7 @@ def create_app(
         path="/v1",
         route_handlers=[
             SourceController, SnapshotController, PolicyController, retrieve_endpoint, AuditController,
-            freshness_endpoint, EvidenceController,
+            freshness_endpoint, UploadController, EvidenceController,
         ],
         guards=[authenticated],
         security=BEARER,

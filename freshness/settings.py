@@ -101,6 +101,9 @@ class Settings:
     # One log line per HTTP request; off by default because every retrieval is in the audit log.
     access_log: Switch = False
     max_body: Size = 32 * 2**20
+    # The documents of one staged upload, all batches together, as received (FRESHNESS_MAX_UPLOAD); the
+    # commit holds them in memory at once, so this bounds what one publish may cost the service.
+    max_upload: Size = 512 * 2**20
     max_documents: int = 10_000
     max_text_length: int = 2_000_000
     max_query_length: int = 4_096

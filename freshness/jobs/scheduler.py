@@ -17,6 +17,7 @@ from freshness.jobs.purge import purge_superseded
 from freshness.jobs.reconcile import reconcile
 from freshness.jobs.runner import Job, JobContext, default_holder, run_job
 from freshness.jobs.sweep import sweep
+from freshness.jobs.uploads import expire_uploads, has_expired
 from freshness.models import JobRun
 from freshness.refresh.job import has_due, refresh_due
 from freshness.runtime import Runtime
@@ -30,10 +31,13 @@ JOBS: dict[str, Job] = {
         Job("sweep", lambda rt, ctx: sweep(rt, ctx.keep_alive), lambda s: s.sweep_interval_seconds),
         Job("purge", lambda rt, ctx: purge_superseded(rt, ctx.keep_alive), lambda s: s.purge_interval_seconds),
         Job("reconcile", lambda rt, ctx: reconcile(rt, ctx.keep_alive), lambda s: s.reconcile_interval_seconds),
+        # Staged uploads idle past their hour: requests refuse them already, this drops their rows.
+        Job("expire-uploads", lambda rt, ctx: expire_uploads(rt, ctx.keep_alive), lambda s: s.sweep_interval_seconds,
+            has_expired),
     )
 }
 # Where the first run of each job falls after start: refresh and sweep at once, the heavier ones later.
-FIRST_RUN_DELAY = {"refresh": 1, "sweep": 5, "purge": 60, "reconcile": 120}
+FIRST_RUN_DELAY = {"refresh": 1, "sweep": 5, "purge": 60, "reconcile": 120, "expire-uploads": 30}
 
 
 class JobScheduler:
