@@ -12,6 +12,7 @@ from freshness.api import BEARER, DEPENDENCIES, EXCEPTION_HANDLERS, authenticate
 from freshness.api.openapi import openapi_config, schema_assets
 from freshness.audit.endpoints import AuditController
 from freshness.clock import Clock
+from freshness.console import console
 from freshness.health import health, metrics, ready
 from freshness.jobs.scheduler import JobScheduler
 from freshness.policy.endpoints import PolicyController
@@ -68,12 +69,16 @@ def create_app(
         guards=[authenticated],
         security=BEARER,
     )
+    # The console's pages, with the CSRF check and templates they need (freshness.console).
+    pages = console(settings)
     return Litestar(
-        route_handlers=[health, ready, metrics, v1, schema_assets()],
+        route_handlers=[health, ready, metrics, v1, schema_assets(), pages.router],
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[refuse_nul_parameters],
+        csrf_config=pages.csrf,
+        template_config=pages.templates,
         request_max_body_size=settings.max_body,
         openapi_config=openapi_config(),
         debug=False,

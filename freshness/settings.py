@@ -132,6 +132,11 @@ class Settings:
     # and hosts, addresses or ranges that http(s):// may reach although they are internal.
     file_roots: Folders = ()
     fetch_allow: Names = ()
+    # The console's signing secret (session cookies, CSRF tokens); when absent, one is generated into the
+    # data dir (mode 0600) on first start. Replicas behind one address share it through this setting.
+    console_secret: str | None = None
+    # Mark the console's cookies Secure even when the request reached the app over plain HTTP (a proxy ends TLS).
+    console_secure_cookie: Switch = False
 
     @property
     def resolved_database_url(self) -> str:
