@@ -5,9 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import isodate
-import pytimeparse2
-
 _SHORT = re.compile(r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$")
 
 
@@ -17,6 +14,10 @@ class DurationError(ValueError):
 
 def parse_duration(value: object) -> int:
     """Whole seconds of a duration string; months and years are refused (they have no fixed length)."""
+    # Imported here: the Python client reads policies (format_duration) and installs without these parsers.
+    import isodate
+    import pytimeparse2
+
     if not isinstance(value, str) or not value.strip():
         raise DurationError(f"expected a duration such as \"7d\", \"12h\" or \"PT30M\", got {value!r}")
     text = value.strip()
