@@ -2,10 +2,8 @@
 
 The candidate is validated as a reload would validate it (the same `PolicyInvalid` errors, a class
 still used by a live source included). Then every chunk row of the records served in the window is
-judged again with the pure verdict (policy.verdict) from what the row kept: the source class it was
-judged under, its age at serve time, and whether it had expired (expiry is the content's own
-`valid_until`, so no policy changes it). Ages are recorded to the second; a chunk recorded stale at
-exactly its max age had passed it by a fraction of a second and is judged so.
+judged again from what the row kept: the source class it was judged under, its age at serve time,
+and whether it had expired (trust.cases: each distinct case judged once by the pure verdict).
 
 What the candidate would have served is read from the chunks each record holds: those served then
 that still pass, and those withheld then that now pass (each was ranked above the last chunk served,
@@ -13,104 +11,30 @@ or was scanned when too few passed). Chunks the search never handed over are not
 candidate that withholds more cannot be credited with chunks further down the ranking, and one that
 passes more is not cut back to top_k: the figures are what the recorded evidence shows, no more.
 
-Speed: the rows are streamed in bulk with only the columns needed, and each distinct case (task
-class, source class, age, expired) is judged once; a request's new status is then a few sums.
+Speed: the database does the counting. One aggregate reads only the columns needed, puts each chunk
+row in its case, sums per request (usable chunks, any not fresh, served chunks now withheld by
+reason), gives each request its new status and sums per task class and change; a second takes a few
+example request ids of each change. Nothing is loaded record by record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from freshness.models import Retrieval, RetrievalChunk
 from freshness.policy.model import Policy
 from freshness.policy.parse import parse_policy
-from freshness.policy.verdict import Freshness, is_served, judge_for_task
 from freshness.policy_repository import check_classes_in_use
+from freshness.trust.cases import EXPIRED, FLAGGED, FRESH, NOT_ALLOWED, STALE, WARN, code_of_row
 from freshness.trust.schemas import DryRunClass, DryRunExamples, DryRunOut
 
 EXAMPLES = 5
-BATCH = 20_000
-_NOW = datetime(2000, 1, 1, tzinfo=UTC)  # any fixed moment: only ages matter
-_EXPIRED = _NOW - timedelta(seconds=1)
-
-# What the candidate does with one chunk: served fresh, served warn, served stale or expired (flag),
-# or withheld for the reason given.
-FRESH, WARN, FLAGGED, STALE, EXPIRED, NOT_ALLOWED = range(6)
-REASONS = {STALE: "stale", EXPIRED: "expired", NOT_ALLOWED: "not_allowed"}
-_CODE = {Freshness.FRESH: FRESH, Freshness.WARN: WARN}
-
-
-def _rows(session: Session, since: datetime, until: datetime, task_classes: Sequence[str] | None) -> Iterable:
-    """(request_id, task_class, status, kind, source_class, age_seconds, freshness, max_age_seconds), grouped
-    by request; a request without chunk rows comes once with kind None."""
-    query = (
-        select(Retrieval.request_id, Retrieval.task_class, Retrieval.status, RetrievalChunk.kind,
-               RetrievalChunk.source_class, RetrievalChunk.age_seconds, RetrievalChunk.freshness,
-               RetrievalChunk.max_age_seconds)
-        .outerjoin(RetrievalChunk, RetrievalChunk.request_id == Retrieval.request_id)
-        .where(Retrieval.served_at >= since, Retrieval.served_at <= until)
-        .order_by(Retrieval.seq)
-    )
-    if task_classes is not None:
-        query = query.where(Retrieval.task_class.in_(sorted(set(task_classes))))
-    result = session.connection().execution_options(stream_results=True, yield_per=BATCH).execute(query)
-    for batch in result.partitions():
-        yield from batch
-
-
-class _Judge:
-    """The candidate's verdict of one case, each distinct case judged once."""
-
-    def __init__(self, candidate: Policy) -> None:
-        self.candidate = candidate
-        self.cache: dict[tuple, int] = {}
-
-    def __call__(self, task_class: str, source_class: str | None, age: int, freshness: str, max_age: int) -> int:
-        # A stale verdict at exactly the recorded max age means the exact age passed it by a fraction.
-        past = freshness == "stale" and age == max_age
-        case = (task_class, source_class, age, freshness == "expired", past)
-        code = self.cache.get(case)
-        if code is None:
-            code = self.cache[case] = self._judge(*case)
-        return code
-
-    def _judge(self, task_class: str, source_class: str | None, age: int, expired: bool, past: bool) -> int:
-        task = self.candidate.task_classes[task_class]
-        klass = self.candidate.source_classes.get(source_class or "")
-        if klass is None or source_class is None or not task.allows(source_class):
-            return NOT_ALLOWED
-        verified_at = _NOW - timedelta(seconds=age + (0.5 if past else 0))
-        verdict = judge_for_task(task, klass, verified_at, _EXPIRED if expired else None, _NOW)
-        if not is_served(task, verdict):
-            return EXPIRED if verdict.freshness is Freshness.EXPIRED else STALE
-        return _CODE.get(verdict.freshness, FLAGGED)
-
-
-@dataclass
-class _Tally:
-    task_class: str
-    missing: bool
-    requests: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
-    changed: dict[str, int] = field(default_factory=lambda: {"insufficient_context": 0, "flagged": 0, "ok": 0})
-    examples: dict[str, list[str]] = field(default_factory=lambda: {"insufficient_context": [], "flagged": [],
-                                                                     "ok": []})
-
-    def out(self) -> DryRunClass:
-        return DryRunClass(
-            task_class=self.task_class, requests=self.requests, chunks_rejected=dict(sorted(self.rejected.items())),
-            would_be_insufficient_context=self.changed["insufficient_context"],
-            would_be_flagged=self.changed["flagged"], would_be_newly_ok=self.changed["ok"],
-            unchanged=self.requests - sum(self.changed.values()),
-            examples=DryRunExamples(insufficient_context=self.examples["insufficient_context"],
-                                    flagged=self.examples["flagged"], newly_ok=self.examples["ok"]),
-            missing_from_candidate=self.missing,
-        )
+MISSING = "missing"  # the candidate has no such task class
+CHANGES = ("insufficient_context", "flagged", "ok")
 
 
 def validate_candidate(session: Session, text: str) -> Policy:
@@ -120,53 +44,105 @@ def validate_candidate(session: Session, text: str) -> Policy:
     return candidate
 
 
+# Each chunk row adds one number to its request's sum, with a field per count: usable chunks, chunks
+# not fresh, and served chunks now withheld as stale, expired or not allowed. A record holds at most
+# 10 x top_k scanned chunks (1,000), so a field of 2^11 never carries into the next.
+FIELD = 2**11
+_WEIGHTS = {FRESH: 1, WARN: 1 + FIELD, FLAGGED: FIELD, STALE: FIELD**2, EXPIRED: FIELD**3, NOT_ALLOWED: FIELD**4}
+_FIELDS = ("usable", "not_fresh", "stale", "expired", "not_allowed")
+
+
+def _judged(candidate: Policy, since: datetime, until: datetime, task_classes: Sequence[str] | None) -> Subquery:
+    """One row per request: its recorded status, its status under the candidate, served chunks withheld."""
+    records = Retrieval.__table__
+    chunks = RetrievalChunk.__table__
+
+    def weight(code: int) -> ColumnElement[int]:
+        if code in (STALE, EXPIRED, NOT_ALLOWED):  # counted only for chunks served then
+            return case((chunks.c.kind == "served", literal(_WEIGHTS[code])), else_=literal(0))
+        return literal(_WEIGHTS[code])
+
+    total = func.coalesce(func.sum(code_of_row(candidate, records.c.task_class, chunks, weight)), 0)
+    per_request = (
+        select(records.c.seq, records.c.request_id, records.c.task_class, records.c.status,
+               func.count(chunks.c.id).label("chunks"), total.label("total"))
+        .select_from(records.outerjoin(chunks, chunks.c.request_id == records.c.request_id))
+        .where(records.c.served_at >= since, records.c.served_at <= until)
+        .group_by(records.c.request_id)  # the primary key: the other columns follow from it
+    )
+    if task_classes is not None:
+        per_request = per_request.where(records.c.task_class.in_(sorted(set(task_classes))))
+    requests = per_request.subquery("requests")
+    fields = {name: (requests.c.total // FIELD**place) % FIELD for place, name in enumerate(_FIELDS)}
+    known = sorted(candidate.task_classes)
+    min_fresh = case({name: t.min_fresh_results for name, t in candidate.task_classes.items()},
+                     value=requests.c.task_class, else_=0)
+    now = case(
+        (requests.c.task_class.not_in(known) if known else literal(True), literal(MISSING)),
+        (fields["usable"] < min_fresh, literal("insufficient_context")),
+        (fields["not_fresh"] > 0, literal("flagged")),
+        else_=literal("ok"),
+    )
+    return select(requests.c.seq, requests.c.request_id, requests.c.task_class, requests.c.status,
+                  requests.c.chunks, *(fields[name].label(name) for name in _FIELDS[2:]),
+                  now.label("now")).subquery("judged")
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
 def dry_run(session: Session, text: str, current: Policy, since: datetime, until: datetime,
             task_classes: Sequence[str] | None = None) -> DryRunOut:
     candidate = validate_candidate(session, text)
-    judge = _Judge(candidate)
-    tallies: dict[str, _Tally] = {}
+    judged = _judged(candidate, since, until, task_classes)
+    changed = and_(judged.c.now != judged.c.status, judged.c.now != MISSING)
+    totals = session.execute(
+        select(judged.c.task_class, judged.c.now, func.count(), func.sum(judged.c.chunks),
+               func.sum(judged.c.stale), func.sum(judged.c.expired), func.sum(judged.c.not_allowed),
+               _count(changed))
+        .group_by(judged.c.task_class, judged.c.now)
+    ).all()
+    classes: dict[str, dict] = {}
     records = chunks = 0
-    request_id = None
-    tally: _Tally | None = None
-    status = ""
-    usable = 0
-    not_fresh = False
-
-    def finish() -> None:
-        assert tally is not None
-        tally.requests += 1
-        if tally.missing:
-            return
-        task = candidate.task_classes[tally.task_class]
-        now = "insufficient_context" if usable < task.min_fresh_results else "flagged" if not_fresh else "ok"
-        if now != status:
-            tally.changed[now] += 1
-            if len(tally.examples[now]) < EXAMPLES:
-                tally.examples[now].append(request_id)  # type: ignore[arg-type]  # set with the tally
-
-    for rid, task_class, recorded, kind, source_class, age, freshness, max_age in _rows(session, since, until,
-                                                                                           task_classes):
-        if rid != request_id:
-            if tally is not None:
-                finish()
-            records += 1
-            request_id, status, usable, not_fresh = rid, recorded, 0, False
-            tally = tallies.get(task_class)
-            if tally is None:
-                tally = tallies[task_class] = _Tally(task_class, task_class not in candidate.task_classes)
-        if kind is None or tally.missing:  # type: ignore[union-attr]  # set on the request's first row
-            continue
-        chunks += 1
-        code = judge(task_class, source_class, age, freshness, max_age)
-        if code <= FLAGGED:
-            usable += code != FLAGGED
-            not_fresh = not_fresh or code != FRESH
-        elif kind == "served":
-            reason = REASONS[code]
-            tally.rejected[reason] = tally.rejected.get(reason, 0) + 1  # type: ignore[union-attr]
-    if tally is not None:
-        finish()
+    for task_class, now, requests, chunk_rows, stale, expired, not_allowed, moved in totals:
+        entry = classes.setdefault(task_class, {"requests": 0, "rejected": {}, "changed": dict.fromkeys(CHANGES, 0),
+                                                "missing": now == MISSING})
+        entry["requests"] += requests
+        records, chunks = records + requests, chunks + int(chunk_rows or 0)
+        for reason, count in (("stale", stale), ("expired", expired), ("not_allowed", not_allowed)):
+            if count:
+                entry["rejected"][reason] = entry["rejected"].get(reason, 0) + int(count)
+        if now in CHANGES:
+            entry["changed"][now] += int(moved)
+    examples = _examples(session, judged, changed)
     return DryRunOut(
         candidate_version=candidate.version, current_version=current.version, since=since, until=until,
-        records=records, chunks=chunks, task_classes=[tallies[name].out() for name in sorted(tallies)],
+        records=records, chunks=chunks,
+        task_classes=[_class_out(name, classes[name], examples.get(name, {})) for name in sorted(classes)],
+    )
+
+
+def _examples(session: Session, judged: Subquery, changed: ColumnElement[bool]) -> dict[str, dict]:
+    """The newest few request ids of each task class and change."""
+    rank = func.row_number().over(partition_by=(judged.c.task_class, judged.c.now),
+                                  order_by=judged.c.seq.desc()).label("rank")
+    ranked = select(judged.c.task_class, judged.c.now, judged.c.request_id, rank).where(changed).subquery("ranked")
+    found: dict[str, dict[str, list[str]]] = {}
+    rows = session.execute(select(ranked.c.task_class, ranked.c.now, ranked.c.request_id)
+                           .where(ranked.c.rank <= EXAMPLES).order_by(ranked.c.task_class, ranked.c.rank))
+    for task_class, now, request_id in rows:
+        found.setdefault(task_class, {}).setdefault(now, []).append(request_id)
+    return found
+
+
+def _class_out(name: str, entry: dict, examples: dict[str, list[str]]) -> DryRunClass:
+    changed = entry["changed"]
+    return DryRunClass(
+        task_class=name, requests=entry["requests"], chunks_rejected=dict(sorted(entry["rejected"].items())),
+        would_be_insufficient_context=changed["insufficient_context"], would_be_flagged=changed["flagged"],
+        would_be_newly_ok=changed["ok"], unchanged=entry["requests"] - sum(changed.values()),
+        examples=DryRunExamples(insufficient_context=examples.get("insufficient_context", []),
+                                flagged=examples.get("flagged", []), newly_ok=examples.get("ok", [])),
+        missing_from_candidate=entry["missing"],
     )
