@@ -32,6 +32,18 @@ from freshness.sources.schemas import (
     SourcePage,
     SourceUpdate,
 )
+from freshness.trust.schemas import (
+    DryRunOut,
+    DryRunRequest,
+    OutcomeCreate,
+    OutcomeKind,
+    OutcomeOut,
+    ReplayOut,
+    ReplayPolicy,
+    ReplayRequest,
+    TrustBy,
+    TrustReport,
+)
 
 T = TypeVar("T")
 Answer = TypeVar("Answer", covariant=True)
@@ -253,3 +265,32 @@ def checkpoint() -> Call[Checkpoint]:
 
 def public_key() -> Call[PublicKey]:
     return _read("/v1/audit/public-key", PublicKey)
+
+
+# Evidence (SPEC §12)
+
+def replay(request_id: str, policy: ReplayPolicy = "current") -> Call[ReplayOut]:
+    # A replay records nothing, so sending it again is safe.
+    return Call("POST", f"/v1/audit/retrievals/{_segment(request_id)}/replay", ReplayOut,
+                body=ReplayRequest(policy=policy), idempotent=True)
+
+
+def record_outcome(request_id: str, outcome: OutcomeKind, *, edit_seconds: float | None = None,
+                   note: str | None = None) -> Call[OutcomeOut]:
+    # Not sent again after a 503: if the first had been stored, the second would be a 409.
+    return Call("POST", f"/v1/retrievals/{_segment(request_id)}/outcome", OutcomeOut,
+                body=OutcomeCreate(outcome=outcome, edit_seconds=edit_seconds, note=note))
+
+
+def trust(*, since: Moment = "7d", until: Moment | None = None, by: TrustBy = "task_class",
+          task_class: str | None = None) -> Call[TrustReport]:
+    return _read("/v1/trust", TrustReport, {"since": _moment(since), "until": _moment(until), "by": by,
+                                           "task_class": task_class})
+
+
+def policy_dry_run(policy: str, *, since: Moment, until: Moment | None = None,
+                   task_classes: Sequence[str] | None = None) -> Call[DryRunOut]:
+    # A dry run changes nothing, so sending it again is safe.
+    body = DryRunRequest(policy=policy, since=cast(str, _moment(since)), until=_moment(until),
+                         task_classes=list(task_classes) if task_classes is not None else None)
+    return Call("POST", "/v1/policy/dry-run", DryRunOut, body=body, idempotent=True)
