@@ -7,7 +7,7 @@ import logging
 import click
 
 from freshness import __version__
-from freshness.cli import audit, db, jobs, keys, policy_commands, publish, serve, sources, status, store
+from freshness.cli import audit, db, evidence, jobs, keys, policy_commands, publish, serve, sources, status, store
 
 
 @click.group()
@@ -19,5 +19,6 @@ def main() -> None:
 
 
 for command in (serve.serve, serve.scheduler, db.db, keys.keys, sources.sources, publish.publish, publish.verify,
-                status.status, jobs.jobs, audit.audit, store.store, policy_commands.policy_group):
+                status.status, jobs.jobs, audit.audit, store.store, policy_commands.policy_group,
+                evidence.trust_command):
     main.add_command(command)
