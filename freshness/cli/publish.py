@@ -1,16 +1,20 @@
 """`freshness publish` and `freshness verify`: new content for a source, or a confirmation that it is still current.
 
-`publish` works in-process, which needs the embedded store; while `serve` holds it, the command
-says so in one line and points to `--api-url`, which publishes through the running service.
+`publish` goes through the running service when FRESHNESS_API_URL (or `--api-url`) and FRESHNESS_KEY are
+set: in one body, or, when the body would pass the service's limit (FRESHNESS_MAX_BODY), as a staged
+upload in batches under it, with one progress bar across the batches; an upload that fails is abandoned.
+Without an API URL it publishes in-process, which needs the embedded store; while `serve` holds it, the
+command says so in one line and points to the API.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-import msgspec
 
 from freshness.cli.common import (
     OPERATOR,
@@ -29,6 +33,7 @@ from freshness.cli.common import (
 from freshness.errors import StoreLocked
 
 if TYPE_CHECKING:
+    from freshness.settings import Settings
     from freshness.sources.schemas import PublishRequest, PublishResult
 
 
@@ -46,18 +51,7 @@ if TYPE_CHECKING:
 def publish(source_id: str, path: Path, version: str | None, captured_at: str | None, valid_until: str | None,
             api_url: str | None, key: str | None, as_json: bool) -> None:
     """Publish a file or a folder of .md, .txt and .html files as a new snapshot of SOURCE."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
     from freshness.refresh.files import read_documents
-    from freshness.runtime import open_runtime
-    from freshness.sources.publish import publish as run_publish
-    from freshness.sources.publish import recover_unfinished
     from freshness.sources.schemas import PublishRequest
 
     settings = read_settings()
@@ -65,43 +59,60 @@ def publish(source_id: str, path: Path, version: str | None, captured_at: str | 
     given = {"documents": documents, "version": version, "captured_at": captured_at, "valid_until": valid_until}
     body = convert(PublishRequest, {k: v for k, v in given.items() if v is not None})
     if api_url:
-        _report(source_id, _publish_over_http(api_url, key, source_id, body), as_json)
+        if not key:
+            fail("--api-url needs an API key: pass --key or set FRESHNESS_KEY")
+        _report(source_id, _publish_through_api(api_url, key, source_id, body, settings), as_json)
         return
+    _report(source_id, _publish_in_process(source_id, path, body, settings), as_json)
+
+
+@contextmanager
+def _progress(action: str) -> Iterator[Callable[[int, int], None]]:
+    """One bar on stderr for the whole publish, moved by (done, total) of its batches or chunks."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task(action, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _publish_in_process(source_id: str, path: Path, body: PublishRequest, settings: Settings) -> PublishResult:
+    from freshness.runtime import open_runtime
+    from freshness.sources.publish import publish as run_publish
+    from freshness.sources.publish import recover_unfinished
+
     try:
         runtime = open_runtime(settings)
     except StoreLocked:
         fail("the embedded store is held by the running service; publish through it instead: "
-             f"freshness publish {source_id} {path} --api-url http://{settings.host}:{settings.port} --key fk_...")
+             f"freshness publish {source_id} {path} --api-url http://{settings.host}:{settings.port} --key fk_... "
+             "(or set FRESHNESS_API_URL and FRESHNESS_KEY)")
     try:
         recover_unfinished(runtime, all_ingesting=settings.uses_embedded_store)
-        with Progress(TextColumn("indexing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as bar:
-            task = bar.add_task("index", total=None)
-            result = run_publish(runtime, OPERATOR, source_id, body,
-                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
+        with _progress("indexing") as progress:
+            return run_publish(runtime, OPERATOR, source_id, body, progress=progress)
     finally:
         runtime.close()
-    _report(source_id, result, as_json)
 
 
-def _publish_over_http(api_url: str, key: str | None, source_id: str, body: PublishRequest) -> PublishResult:
-    import httpx
+def _publish_through_api(api_url: str, key: str, source_id: str, body: PublishRequest, settings: Settings
+                         ) -> PublishResult:
+    """One body when it fits the limit, else a staged upload whose bar counts the documents sent."""
+    from freshness.client import FreshnessAPIError, FreshnessClient, FreshnessClientError
 
-    from freshness.sources.schemas import PublishResult
-
-    if not key:
-        fail("--api-url needs an API key: pass --key or set FRESHNESS_KEY")
-    response = httpx.post(f"{api_url.rstrip('/')}/v1/sources/{source_id}/snapshots",
-                          content=msgspec.json.encode(body),
-                          headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-                          timeout=600)
-    if response.status_code >= 400:
+    # The service may take minutes to index a large snapshot before it answers.
+    with FreshnessClient(api_url, key, timeout=600) as client:
+        client.max_body = settings.max_body  # the operator's setting, until the service says otherwise (413)
         try:
-            detail = response.json().get("detail", response.text)
-        except ValueError:
-            detail = response.text
-        fail(f"{response.status_code}: {detail}")
-    return msgspec.json.decode(response.content, type=PublishResult)
+            with _progress("uploading") as progress:
+                return client.publish(source_id, body.documents, version=body.version,
+                                      captured_at=body.captured_at, valid_until=body.valid_until,
+                                      progress=progress)
+        except FreshnessAPIError as exc:
+            fail(f"{exc.status}: {exc.detail}")
+        except FreshnessClientError as exc:
+            fail(str(exc))
 
 
 def _report(source_id: str, result: PublishResult, as_json: bool) -> None:

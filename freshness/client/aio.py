@@ -12,9 +12,10 @@ import httpx
 from freshness.audit.schemas import AuditRecord, AuditSummary, ChainReport, Checkpoint, PublicKey
 from freshness.client import calls
 from freshness.client.calls import AuditFilters, Call, Moment, Page
-from freshness.client.errors import ServiceUnreachable
+from freshness.client.errors import FreshnessAPIError, ServiceUnreachable
 from freshness.client.retry import Retry
 from freshness.client.sync import base_headers
+from freshness.client.uploads import AsyncUploadMethods, Progress, is_too_large, too_large
 from freshness.policy.schemas import PolicyOut, PolicyReloaded
 from freshness.retrieval.schemas import RetrieveFilters, RetrieveResponse
 from freshness.sources.schemas import (
@@ -31,7 +32,7 @@ T = TypeVar("T")
 Item = TypeVar("Item")
 
 
-class AsyncFreshnessClient:
+class AsyncFreshnessClient(AsyncUploadMethods):
     """`AsyncFreshnessClient(base_url, api_key)`; `async with` it, or `await close()`. Errors and retries as
     in `FreshnessClient`; the list methods are async iterators."""
 
@@ -123,10 +124,17 @@ class AsyncFreshnessClient:
 
     async def publish(self, source_id: str, documents: Sequence[DocumentIn | Mapping[str, Any]], *,
                 version: str | None = None, captured_at: Moment | None = None,
-                valid_until: Moment | None = None) -> PublishResult:
-        """`changed` is False when the content equals the active snapshot's (its verified_at was raised)."""
-        return await self._send(calls.publish(source_id, documents, version=version, captured_at=captured_at,
-                                        valid_until=valid_until))
+                valid_until: Moment | None = None, progress: Progress | None = None) -> PublishResult:
+        """As `FreshnessClient.publish`: past the body limit, a staged upload."""
+        call = calls.publish(source_id, documents, version=version, captured_at=captured_at, valid_until=valid_until)
+        if not too_large(call, self.max_body):
+            try:
+                return await self._send(call)
+            except FreshnessAPIError as error:
+                if not is_too_large(error):
+                    raise
+        return await self.publish_staged(source_id, documents, version=version, captured_at=captured_at,
+                                         valid_until=valid_until, progress=progress)
 
     def snapshots(self, source_id: str, *, page_size: int = 100) -> AsyncIterator[SnapshotOut]:
         """The source's snapshot history, newest first."""

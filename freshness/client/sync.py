@@ -13,8 +13,9 @@ from freshness import __version__
 from freshness.audit.schemas import AuditRecord, AuditSummary, ChainReport, Checkpoint, PublicKey
 from freshness.client import calls
 from freshness.client.calls import AuditFilters, Call, Moment, Page
-from freshness.client.errors import ServiceUnreachable
+from freshness.client.errors import FreshnessAPIError, ServiceUnreachable
 from freshness.client.retry import Retry
+from freshness.client.uploads import Progress, UploadMethods, is_too_large, too_large
 from freshness.policy.schemas import PolicyOut, PolicyReloaded
 from freshness.retrieval.schemas import RetrieveFilters, RetrieveResponse
 from freshness.sources.schemas import (
@@ -37,7 +38,7 @@ def base_headers(api_key: str, extra: Mapping[str, str] | None) -> dict[str, str
             **(extra or {})}
 
 
-class FreshnessClient:
+class FreshnessClient(UploadMethods):
     """`FreshnessClient(base_url, api_key)`; use it as a context manager, or `close()` it.
 
     Errors: a problem document raises its `FreshnessAPIError` subclass; no answer at all (connection
@@ -130,10 +131,19 @@ class FreshnessClient:
 
     def publish(self, source_id: str, documents: Sequence[DocumentIn | Mapping[str, Any]], *,
                 version: str | None = None, captured_at: Moment | None = None,
-                valid_until: Moment | None = None) -> PublishResult:
-        """`changed` is False when the content equals the active snapshot's (its verified_at was raised)."""
-        return self._send(calls.publish(source_id, documents, version=version, captured_at=captured_at,
-                                        valid_until=valid_until))
+                valid_until: Moment | None = None, progress: Progress | None = None) -> PublishResult:
+        """`changed` is False when the content equals the active snapshot's (its verified_at was raised).
+        A body past `max_body` bytes (or one the service refuses with 413) goes as a staged upload in
+        batches under the service's limit; `progress(sent, total)` follows its documents."""
+        call = calls.publish(source_id, documents, version=version, captured_at=captured_at, valid_until=valid_until)
+        if not too_large(call, self.max_body):
+            try:
+                return self._send(call)
+            except FreshnessAPIError as error:
+                if not is_too_large(error):
+                    raise
+        return self.publish_staged(source_id, documents, version=version, captured_at=captured_at,
+                                   valid_until=valid_until, progress=progress)
 
     def snapshots(self, source_id: str, *, page_size: int = 100) -> Iterator[SnapshotOut]:
         """The source's snapshot history, newest first."""

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import msgspec
 
 from freshness.client.calls import Call, Moment, _moment, _segment
-from freshness.client.errors import FreshnessAPIError, FreshnessClientError
+from freshness.client.errors import FreshnessAPIError, FreshnessClientError, InvalidInput
+from freshness.errors import Problem
 from freshness.sources.schemas import DocumentIn, PublishResult
 from freshness.uploads.schemas import UploadAbandoned, UploadOut
 
@@ -28,8 +29,16 @@ DEFAULT_MAX_BODY = 32 * 2**20  # the service's default FRESHNESS_MAX_BODY
 _ENVELOPE = 64
 
 
-class DocumentTooLarge(FreshnessClientError):
-    """One document alone is larger than the service takes in a body: no batching can send it."""
+class DocumentTooLarge(InvalidInput):
+    """One document alone is larger than the service takes in a body: no batching can send it. Raised as
+    the 413 the service would answer, so that `except InvalidInput` catches it as it catches that one."""
+
+    @classmethod
+    def of(cls, index: int, name: object, length: int, max_body: int) -> DocumentTooLarge:
+        detail = (f"documents[{index}] ({name!r}) is {length} bytes as JSON, more than the service takes in one "
+                  f"body ({max_body} bytes, FRESHNESS_MAX_BODY); split it or raise the limit")
+        return cls(Problem(type="https://freshness.dev/problems/payload-too-large", title="Request body is too large",
+                           status=413, detail=detail, field=f"documents[{index}]"))
 
 
 def open_upload(source_id: str, *, version: str | None, captured_at: Moment | None,
@@ -64,12 +73,11 @@ def batches(documents: Sequence[DocumentIn | Mapping[str, Any]], max_body: int
     room = max_body - _ENVELOPE
     batch: list[DocumentIn | Mapping[str, Any]] = []
     size = 0
-    for document in documents:
+    for index, document in enumerate(documents):
         length = len(msgspec.json.encode(document)) + 1  # and its comma
         if length > room:
             name = document.id if isinstance(document, DocumentIn) else document.get("id")
-            raise DocumentTooLarge(f"document {name!r} is {length} bytes as JSON, more than the service takes in "
-                                   f"one body ({max_body} bytes, FRESHNESS_MAX_BODY); split it or raise the limit")
+            raise DocumentTooLarge.of(index, name, length, max_body)
         if batch and size + length > room:
             yield batch
             batch, size = [], 0
