@@ -60,9 +60,9 @@ def test_each_status_raises_its_class_with_the_problem_document(as_key, keys):
 def test_a_body_over_the_limit_is_invalid_input(settings, clock, keys):
     small = dataclasses.replace(settings, max_body=2048)
     with serving_app(create_app(small, clock=clock)) as url, FreshnessClient(url, keys.admin) as admin:
-        admin.register_source("faq", title="FAQ", owner="support", source_class="faq")
         with pytest.raises(InvalidInput) as too_large:
-            admin.publish("faq", [{"id": "a.md", "text": "x" * 5000}])
+            admin.register_source("faq", title="FAQ", owner="support", source_class="faq",
+                                  metadata={"notes": "x" * 5000})
     assert too_large.value.status == 413
 
 
