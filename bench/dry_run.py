@@ -31,6 +31,7 @@ from freshness.trust.dry_run import dry_run
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 20_000
+RECORDS = 1_000_000  # what `make bench-large` judges
 CHUNKS_PER_RECORD = 3
 START = datetime(2026, 1, 1, tzinfo=UTC)
 TASKS = ["refund_decision", "order_status", "general_question"]
@@ -118,7 +119,7 @@ def table(result: dict) -> Table:
 
 
 @click.command()
-@click.option("--records", type=int, default=1_000_000, show_default=True)
+@click.option("--records", type=int, default=RECORDS, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 def main(records: int, seed: int) -> None:
     """Build N records in a scratch database and time a dry run of a tighter policy over them."""

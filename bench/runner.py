@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from sqlalchemy import func, select
 
-from bench import audit, peer, retrieval
+from bench import audit, dry_run, peer, retrieval
 from bench.corpus import SIZES, Corpus
 from bench.floor import FloorServer
 from bench.memory import cpu_seconds, status_field, wait_peak_rss
@@ -166,6 +166,9 @@ def run(size_name: str, seed: int, work: Path) -> dict:
                          "serve_rss_anon": http["serve_rss_anon"], "serve_rss_file": http["serve_rss_file"]}
     _step(f"audit: {size.audit_records:,} chained records, lookups, verification")
     results["audit"] = audit.run(root, size.audit_records)
+    if size_name == "large":
+        _step(f"policy dry run: {dry_run.RECORDS:,} records judged under a candidate policy (bench.dry_run)")
+        results["dry_run"] = dry_run.run(root, dry_run.RECORDS)
     (root / "results.json").write_text(json.dumps(results, indent=2))
     return results
 
@@ -201,6 +204,8 @@ def main(size: str, seed: int, work: Path | None, keep: bool, docs: Path | None)
             shutil.rmtree(base, ignore_errors=True)
     sections = build(results) + [targets(results)]
     print_tables(sections, Console(width=160))
+    if "dry_run" in results:
+        Console(width=160).print(dry_run.table(results["dry_run"]))
     if docs is not None:
         update_docs(docs, size, f"Run of {results['machine']['date']}.\n\n" + markdown(sections))
         _step(f"tables written to {docs}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Subquery, and_, case, func, literal, select
+from sqlalchemy import BigInteger, ColumnElement, Subquery, and_, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from freshness.models import Retrieval, RetrievalChunk
@@ -58,11 +58,14 @@ def _judged(candidate: Policy, since: datetime, until: datetime, task_classes: S
     chunks = RetrievalChunk.__table__
 
     def weight(code: int) -> ColumnElement[int]:
+        # 64-bit throughout: PostgreSQL would take a bare literal for a 32-bit integer, and its sum of
+        # 64-bit integers is a decimal, which would divide into fractions.
+        value = literal(_WEIGHTS[code], BigInteger)
         if code in (STALE, EXPIRED, NOT_ALLOWED):  # counted only for chunks served then
-            return case((chunks.c.kind == "served", literal(_WEIGHTS[code])), else_=literal(0))
-        return literal(_WEIGHTS[code])
+            return case((chunks.c.kind == "served", value), else_=literal(0, BigInteger))
+        return value
 
-    total = func.coalesce(func.sum(code_of_row(candidate, records.c.task_class, chunks, weight)), 0)
+    total = cast(func.coalesce(func.sum(code_of_row(candidate, records.c.task_class, chunks, weight)), 0), BigInteger)
     per_request = (
         select(records.c.seq, records.c.request_id, records.c.task_class, records.c.status,
                func.count(chunks.c.id).label("chunks"), total.label("total"))
