@@ -27,6 +27,15 @@ from freshness.sources.schemas import (
     SourceOut,
     SourceUpdate,
 )
+from freshness.trust.schemas import (
+    DryRunOut,
+    OutcomeKind,
+    OutcomeOut,
+    ReplayOut,
+    ReplayPolicy,
+    TrustBy,
+    TrustReport,
+)
 
 T = TypeVar("T")
 Item = TypeVar("Item")
@@ -209,3 +218,23 @@ class AsyncFreshnessClient(AsyncUploadMethods):
 
     async def public_key(self) -> PublicKey:
         return await self._send(calls.public_key())
+
+    # Evidence (SPEC §12)
+
+    async def replay(self, request_id: str, *, policy: ReplayPolicy = "current") -> ReplayOut:
+        """Re-run a recorded request against today's active snapshots; nothing is recorded."""
+        return await self._send(calls.replay(request_id, policy))
+
+    async def record_outcome(self, request_id: str, outcome: OutcomeKind, *, edit_seconds: float | None = None,
+                             note: str | None = None) -> OutcomeOut:
+        """What became of the answer built from this request's context; one per request (a second is a 409)."""
+        return await self._send(calls.record_outcome(request_id, outcome, edit_seconds=edit_seconds, note=note))
+
+    async def trust(self, *, since: Moment = "7d", until: Moment | None = None, by: TrustBy = "task_class",
+                    task_class: str | None = None) -> TrustReport:
+        return await self._send(calls.trust(since=since, until=until, by=by, task_class=task_class))
+
+    async def policy_dry_run(self, policy: str, *, since: Moment, until: Moment | None = None,
+                             task_classes: Sequence[str] | None = None) -> DryRunOut:
+        """Judge recorded traffic under a candidate policy (TOML text); nothing changes."""
+        return await self._send(calls.policy_dry_run(policy, since=since, until=until, task_classes=task_classes))
