@@ -55,6 +55,7 @@ from freshness.retrieval.schemas import (
     RetrieveResponse,
 )
 from freshness.runtime import DENSE_SIZE_KEY, Runtime, state_value
+from freshness.vectorstore.handover import readers
 
 log = logging.getLogger("freshness.retrieval")
 ATTEMPTS = 3  # answers made in all: optimistic ones, then a last one under the sources' locks
@@ -114,7 +115,8 @@ def answer_request(runtime: Runtime, principal: Principal, body: RetrieveRequest
     task = _validate(body, policy, runtime.settings.max_query_length, dense_size)
 
     try:
-        return _retrieve_and_record(runtime, principal, body, task, policy, request_id, dense_size, started)
+        with readers:  # a publisher in this process hands the GIL over while retrievals are going on
+            return _retrieve_and_record(runtime, principal, body, task, policy, request_id, dense_size, started)
     except IntegrityError as exc:
         with session_scope(runtime.sessions) as session:
             reused = session.get(Retrieval, request_id) is not None

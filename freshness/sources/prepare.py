@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import msgspec
 
 from freshness.errors import InvalidInput
 from freshness.hashing import sha256_text
@@ -46,18 +49,7 @@ class PreparedSnapshot:
 def prepare(body: PublishRequest, settings: Settings, now: datetime) -> PreparedSnapshot:
     """Validate every rule that needs no database, then chunk and hash. Raises InvalidInput naming the field."""
     check_text(body)  # again here: the command line and scheduled refreshes build bodies without decode_body
-    if not body.documents:
-        raise InvalidInput("documents: a snapshot needs at least one document", field="documents")
-    if len(body.documents) > settings.max_documents:
-        raise InvalidInput(
-            f"documents: {len(body.documents)} documents, at most {settings.max_documents} per snapshot",
-            field="documents",
-        )
-    captured_at = body.captured_at or now
-    if captured_at > now + MAX_CLOCK_SKEW:
-        raise InvalidInput("captured_at is more than 5 minutes in the future", field="captured_at")
-    if body.valid_until is not None and body.valid_until < captured_at:
-        raise InvalidInput("valid_until is before captured_at", field="valid_until")
+    captured_at = check_envelope(body, settings, now)
     seen: set[str] = set()
     vector_size: int | None = None
     documents: list[PreparedDocument] = []
@@ -138,6 +130,35 @@ def prepare(body: PublishRequest, settings: Settings, now: datetime) -> Prepared
         valid_until=body.valid_until,
         vector_size=vector_size,
     )
+
+
+def check_envelope(body: PublishRequest, settings: Settings, now: datetime) -> datetime:
+    """The rules on the request as a whole (how many documents, its times); returns its captured_at.
+
+    Checked on every publish, also when the documents are recognised as the ones already published."""
+    if not body.documents:
+        raise InvalidInput("documents: a snapshot needs at least one document", field="documents")
+    if len(body.documents) > settings.max_documents:
+        raise InvalidInput(
+            f"documents: {len(body.documents)} documents, at most {settings.max_documents} per snapshot",
+            field="documents",
+        )
+    captured_at = body.captured_at or now
+    if captured_at > now + MAX_CLOCK_SKEW:
+        raise InvalidInput("captured_at is more than 5 minutes in the future", field="captured_at")
+    if body.valid_until is not None and body.valid_until < captured_at:
+        raise InvalidInput("valid_until is before captured_at", field="valid_until")
+    return captured_at
+
+
+def fingerprint(body: PublishRequest, settings: Settings) -> str:
+    """The documents exactly as sent (vectors included) and the settings that decide how they are checked
+    and cut. A body with the fingerprint of the active snapshot's last accepted body passed every check
+    of `prepare` then and would come out the same: it is confirmed without being prepared again."""
+    digest = hashlib.sha256(msgspec.msgpack.encode(body.documents))  # a NaN stays a NaN, unlike in JSON
+    digest.update(f"|{settings.chunk_size}|{settings.chunk_overlap}|{settings.max_text_length}"
+                  f"|{settings.max_chunks_per_document}".encode())
+    return "sha256:" + digest.hexdigest()
 
 
 def _usable_vector(vector: list[float]) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ from freshness.ids import new_chunk_id, new_snapshot_id
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
 from freshness.sources import lifecycle
-from freshness.sources.prepare import PreparedSnapshot, prepare
+from freshness.sources.prepare import PreparedSnapshot, check_envelope, fingerprint, prepare
 from freshness.sources.schemas import PublishRequest, PublishResult, PublishStats
 from freshness.sources.service import active_snapshot, get_source
 from freshness.sources.unfinished import (
@@ -46,11 +46,18 @@ from freshness.sources.unfinished import (
 from freshness.sources.views import snapshot_out
 from freshness.vectorstore import ChunkPoint, SparseVec
 from freshness.vectorstore.embedders import bm25_document
+from freshness.vectorstore.handover import hand_over
 
 Progress = Callable[[int, int], None]
 # Retrievals write their audit records between these transactions (SQLite has one writer at a time).
 CHUNK_ROWS_PER_TRANSACTION = 1_000
 YIELD_EVERY = 8  # chunks embedded between voluntary GIL hand-overs
+FINGERPRINT = "documents_fingerprint"  # in a snapshot's stats: prepare.fingerprint of its last accepted body
+_ACTIVE_FINGERPRINT = (
+    select(Snapshot.stats, Snapshot.valid_until)
+    .join(Source, Source.active_snapshot_id == Snapshot.id)
+    .where(Source.id == bindparam("source_id"))
+)
 
 
 @dataclass
@@ -72,7 +79,11 @@ def publish(
 ) -> PublishResult:
     started = time.perf_counter()
     now = runtime.clock.now()
-    prepared = prepare(body, runtime.settings, now)
+    captured_at = check_envelope(body, runtime.settings, now)
+    sent = fingerprint(body, runtime.settings)
+    # The documents exactly as last accepted: nothing to cut, check or hash again (skipped when they are not).
+    prepared = None if _sent_before(runtime, source_id, sent, body.valid_until) else prepare(
+        body, runtime.settings, now)
 
     ended: list[str] = []
 
@@ -84,20 +95,28 @@ def publish(
             raise Conflict(f"source {source_id!r} is retired; register a new source to publish again")
         ended[:] = end_abandoned(session, runtime, source_id)
         active = active_snapshot(session, source)
-        if active is not None and active.content_hash == prepared.content_hash and (
-            active.valid_until == prepared.valid_until
+        if active is not None and active.valid_until == body.valid_until and (
+            active.stats.get(FINGERPRINT) == sent if prepared is None else active.content_hash == prepared.content_hash
         ):
             # Unchanged: the content is confirmed current, nothing is re-indexed.
-            confirmed = lifecycle.confirm_current(session, source, prepared.captured_at)
+            confirmed = lifecycle.confirm_current(session, source, captured_at)
             assert confirmed is not None  # the source's active snapshot id points at its ACTIVE snapshot
+            if confirmed.stats.get(FINGERPRINT) != sent:
+                confirmed.stats = {**confirmed.stats, FINGERPRINT: sent}
             return source, confirmed, None, [], []
+        if prepared is None:
+            raise _NotSentBefore  # another publish got in since the look: prepare after all
         size = _settle_dense_size(session, prepared)
         return source, *_reserve(session, source, prepared, now, size)
 
-    source, snapshot, dense_size, planned, chunk_rows = transaction(runtime.sessions, begin)
+    try:
+        source, snapshot, dense_size, planned, chunk_rows = transaction(runtime.sessions, begin)
+    except _NotSentBefore:
+        prepared = prepare(body, runtime.settings, now)
+        source, snapshot, dense_size, planned, chunk_rows = transaction(runtime.sessions, begin)
     abandoned(runtime).difference_update(ended)
     if snapshot.state != SnapshotState.INGESTING:  # the active one, confirmed unchanged
-        stats = PublishStats(len(prepared.documents), snapshot.chunk_count, 0, 0, _ms(started))
+        stats = PublishStats(len(body.documents), snapshot.chunk_count, 0, 0, _ms(started))
         runtime.metrics.publish_duration.labels("unchanged").observe(time.perf_counter() - started)
         return PublishResult(snapshot=snapshot_out(snapshot), changed=False, stats=stats)
 
@@ -113,13 +132,24 @@ def publish(
             runtime.store.ensure_dense(dense_size)
         embedded, reused = _index(runtime, source, snapshot, planned, dense_size, progress)
         snapshot = transaction(runtime.sessions, lambda session: _activate_new(
-            session, runtime, reserved_id, source_id, embedded, reused, started))
+            session, runtime, reserved_id, source_id, embedded, reused, started, sent))
     except BaseException as exc:
         fail_publish(runtime, reserved_id, exc)
         raise
-    stats = PublishStats(len(prepared.documents), len(planned), embedded, reused, _ms(started))
+    stats = PublishStats(len(body.documents), len(planned), embedded, reused, _ms(started))
     runtime.metrics.publish_duration.labels("changed").observe(time.perf_counter() - started)
     return PublishResult(snapshot=snapshot_out(snapshot), changed=True, stats=stats)
+
+
+class _NotSentBefore(Exception):
+    """The active snapshot changed between the look and the transaction: the body must be prepared."""
+
+
+def _sent_before(runtime: Runtime, source_id: str, sent: str, valid_until: datetime | None) -> bool:
+    """Whether the source's active snapshot was last published or confirmed with exactly these documents."""
+    with read_scope(runtime.sessions) as session:
+        row = session.execute(_ACTIVE_FINGERPRINT, {"source_id": source_id}).first()
+    return row is not None and (row.stats or {}).get(FINGERPRINT) == sent and row.valid_until == valid_until
 
 
 def _ms(started: float) -> int:
@@ -241,6 +271,9 @@ def _index(
     reusable = _reusable(runtime, source.id, {c.content_hash for c in planned})
     embedded = reused = 0
     last_beat = time.monotonic()
+    # The source's part of every point's payload, built once: reading an ORM row's attributes costs more
+    # than copying a dict.
+    common = lifecycle.point_payload(source, snapshot.id, "", "")
     for start in range(0, len(planned), batch_size):
         batch = planned[start : start + batch_size]
         old_ids = [reusable[c.content_hash] for c in batch if c.content_hash in reusable]
@@ -257,12 +290,13 @@ def _index(
                 reused += 1
             else:
                 if embedded % YIELD_EVERY == 0:
-                    time.sleep(0)  # hand the GIL to a waiting retrieval now, not after the 5 ms switch interval
+                    hand_over()  # to a waiting retrieval now, not after the 5 ms switch interval
                 sparse = bm25_document(chunk.text)
                 embedded += 1
                 if dense is None and runtime.embedder is not None:
                     to_embed.append(len(points))
-            payload = lifecycle.point_payload(source, snapshot.id, chunk.chunk_id, chunk.document_id)
+            payload = {**common, "tags": list(common["tags"]), "chunk_id": chunk.chunk_id,
+                       "document_id": chunk.document_id}
             points.append(ChunkPoint(chunk.chunk_id, sparse, dense, payload))
         if to_embed:
             vectors = runtime.embedder.embed([batch[i].text for i in to_embed])  # type: ignore[union-attr]
@@ -296,9 +330,11 @@ def _heartbeat(runtime: Runtime, snapshot_id: str) -> None:
 
 
 def _activate_new(
-    session: Session, runtime: Runtime, snapshot_id: str, source_id: str, embedded: int, reused: int, started: float
+    session: Session, runtime: Runtime, snapshot_id: str, source_id: str, embedded: int, reused: int, started: float,
+    sent: str,
 ) -> Snapshot:
     source = get_source(session, source_id, for_update=True)
     snapshot = lifecycle.activate_new(session, source, session.get_one(Snapshot, snapshot_id), runtime.clock.now())
-    snapshot.stats = {"chunks_embedded": embedded, "chunks_reused": reused, "duration_ms": _ms(started)}
+    snapshot.stats = {"chunks_embedded": embedded, "chunks_reused": reused, "duration_ms": _ms(started),
+                      FINGERPRINT: sent}
     return snapshot

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from typing import Any, cast
 
@@ -11,6 +10,7 @@ import qdrant_edge as qe
 
 from freshness.errors import StoreLocked, Unavailable
 from freshness.vectorstore.base import DENSE, INDEXED_FIELDS, RRF_K, SPARSE, ChunkPoint, Hit, SearchFilter, SparseVec
+from freshness.vectorstore.handover import hand_over
 
 # The binding holds the GIL for a whole write: at most this many points per call, and a thread switch
 # between calls, so that a retrieval waits for one short write, not for a publisher's whole batch.
@@ -76,7 +76,7 @@ class EdgeStore:
             batch.append(qe.Point(p.id, vector, p.payload))
         for start in range(0, len(batch), WRITE_SLICE):
             if start:
-                time.sleep(0)  # let a waiting retrieval have the GIL
+                hand_over()  # let a waiting retrieval have the GIL
             with self._lock:
                 self.shard.update(qe.UpdateOperation.upsert_points(batch[start : start + WRITE_SLICE]))
 
