@@ -7,7 +7,21 @@ import logging
 import click
 
 from freshness import __version__
-from freshness.cli import audit, db, evidence, jobs, keys, policy_commands, publish, serve, sources, status, store
+from freshness.cli import (
+    audit,
+    db,
+    evidence,
+    jobs,
+    keys,
+    policy_commands,
+    publish,
+    retrieve,
+    serve,
+    snapshots,
+    sources,
+    status,
+    store,
+)
 
 
 @click.group()
@@ -20,5 +34,5 @@ def main() -> None:
 
 for command in (serve.serve, serve.scheduler, db.db, keys.keys, sources.sources, publish.publish, publish.verify,
                 status.status, jobs.jobs, audit.audit, store.store, policy_commands.policy_group,
-                evidence.trust_command):
+                evidence.trust_command, retrieve.retrieve, snapshots.snapshots, snapshots.activate):
     main.add_command(command)

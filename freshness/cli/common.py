@@ -19,6 +19,7 @@ from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.auth.keys import Principal, Role
+from freshness.client.errors import FreshnessAPIError, FreshnessClientError
 from freshness.errors import FreshnessError, InvalidInput
 from freshness.settings import Settings, load_settings
 
@@ -45,6 +46,10 @@ def handled(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except FreshnessError as exc:
             fail(exc.detail)
+        except FreshnessAPIError as exc:  # the service's own words, as in-process
+            fail(exc.detail)
+        except FreshnessClientError as exc:  # no answer from the service
+            fail(str(exc))
         except Exception as exc:  # the database is down, a file is missing...
             if isinstance(exc, (click.exceptions.Exit, click.ClickException)):
                 raise

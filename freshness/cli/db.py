@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from freshness.cli.common import handled, out, read_settings
+from freshness.cli.common import emit_json, handled, json_option, out, read_settings
 
 
 @click.group()
@@ -13,13 +13,17 @@ def db() -> None:
 
 
 @db.command("upgrade")
+@json_option
 @handled
-def db_upgrade() -> None:
+def db_upgrade(as_json: bool) -> None:
     """Apply every Alembic migration."""
     from freshness.migrate import upgrade
 
     settings = read_settings()
     upgrade(settings.resolved_database_url)
+    if as_json:
+        emit_json({"up_to_date": True, "database": _safe_url(settings.resolved_database_url)})
+        return
     out.print(f"database is up to date ({_safe_url(settings.resolved_database_url)})", highlight=False)
 
 

@@ -1,6 +1,11 @@
-"""`freshness sources add | list`: register sources and see them with their freshness."""
+"""`freshness sources add | list | retire`: register sources, see them with their freshness, retire them.
+
+They touch only the database, so they work in-process while `serve` runs; with FRESHNESS_API_URL and
+FRESHNESS_KEY they go through the service instead."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -10,6 +15,7 @@ from freshness.cli.common import (
     convert,
     emit_json,
     fmt_age,
+    fmt_time,
     handled,
     json_option,
     now,
@@ -18,13 +24,17 @@ from freshness.cli.common import (
     sessions_for,
 )
 from freshness.cli.policy import policy_in_force
+from freshness.cli.remote import api_options, service
+
+if TYPE_CHECKING:
+    from freshness.sources.schemas import SourceOut
 
 PAGE = 500
 
 
 @click.group()
 def sources() -> None:
-    """Register and list sources."""
+    """Register, list and retire sources."""
 
 
 @sources.command("add")
@@ -35,10 +45,12 @@ def sources() -> None:
 @click.option("--uri", default=None)
 @click.option("--refresh-interval", default=None, help="e.g. 1h, 1d, PT30M")
 @click.option("--tag", "tags", multiple=True)
+@api_options
 @json_option
 @handled
 def sources_add(source_id: str, title: str, owner: str, source_class: str, uri: str | None,
-                refresh_interval: str | None, tags: tuple[str, ...], as_json: bool) -> None:
+                refresh_interval: str | None, tags: tuple[str, ...], api_url: str | None, key: str | None,
+                as_json: bool) -> None:
     """Register a source."""
     from freshness.db import session_scope
     from freshness.refresh.reach import SourceReach
@@ -46,17 +58,22 @@ def sources_add(source_id: str, title: str, owner: str, source_class: str, uri: 
     from freshness.sources.service import register_source
     from freshness.sources.views import source_out
 
-    settings = read_settings()
     body = convert(
         SourceCreate,
         {"id": source_id, "title": title, "owner": owner, "source_class": source_class, "uri": uri,
          "refresh_interval": refresh_interval, "tags": list(tags)},
     )
-    moment = now()
-    with session_scope(sessions_for(settings)) as session:
-        policy = policy_in_force(settings, session)
-        source = register_source(session, OPERATOR, body, policy, moment, SourceReach.of(settings))
-        view = source_out(source, None, policy, moment)
+    if api_url:
+        with service(api_url, key) as client:
+            view = client.register_source(source_id, title=title, owner=owner, source_class=source_class, uri=uri,
+                                          refresh_interval=refresh_interval, tags=list(tags))
+    else:
+        settings = read_settings()
+        moment = now()
+        with session_scope(sessions_for(settings)) as session:
+            policy = policy_in_force(settings, session)
+            source = register_source(session, OPERATOR, body, policy, moment, SourceReach.of(settings))
+            view = source_out(source, None, policy, moment)
     if as_json:
         emit_json(view)
         return
@@ -67,10 +84,32 @@ def sources_add(source_id: str, title: str, owner: str, source_class: str, uri: 
 @click.option("--owner", default=None)
 @click.option("--class", "source_class", default=None)
 @click.option("--include-retired", is_flag=True)
+@api_options
 @json_option
 @handled
-def sources_list(owner: str | None, source_class: str | None, include_retired: bool, as_json: bool) -> None:
+def sources_list(owner: str | None, source_class: str | None, include_retired: bool, api_url: str | None,
+                 key: str | None, as_json: bool) -> None:
     """Sources with their active snapshot and freshness."""
+    if api_url:
+        with service(api_url, key) as client:
+            views = list(client.list_sources(owner=owner, source_class=source_class, include_retired=include_retired,
+                                             page_size=PAGE))
+    else:
+        views = _list_in_process(owner, source_class, include_retired)
+    if as_json:
+        emit_json(views)
+        return
+    table = Table("id", "class", "owner", "active snapshot", "version", "status", "age")
+    for view in views:
+        snap = view.active_snapshot
+        assert view.freshness is not None  # source_out always sets it
+        status = "retired" if view.retired_at else view.freshness.status
+        table.add_row(view.id, view.source_class, view.owner, snap.id if snap else "",
+                      (snap.version or "") if snap else "", status, fmt_age(view.freshness.age_seconds))
+    out.print(table)
+
+
+def _list_in_process(owner: str | None, source_class: str | None, include_retired: bool) -> list[SourceOut]:
     from freshness.db import read_scope
     from freshness.sources.service import active_snapshot, list_sources, require_known_class
     from freshness.sources.views import source_out
@@ -89,14 +128,30 @@ def sources_list(owner: str | None, source_class: str | None, include_retired: b
             if len(rows) <= PAGE:
                 break
             after = rows[PAGE - 1].id
+    return views
+
+
+@sources.command("retire")
+@click.argument("source_id")
+@api_options
+@json_option
+@handled
+def sources_retire(source_id: str, api_url: str | None, key: str | None, as_json: bool) -> None:
+    """Retire SOURCE: it stops serving at once; it stays listed (--include-retired) and its id stays taken."""
+    if api_url:
+        with service(api_url, key) as client:
+            view = client.retire_source(source_id)
+    else:
+        from freshness.db import session_scope
+        from freshness.sources.service import retire_source
+        from freshness.sources.views import source_out
+
+        settings = read_settings()
+        moment = now()
+        with session_scope(sessions_for(settings)) as session:
+            policy = policy_in_force(settings, session)
+            view = source_out(retire_source(session, OPERATOR, source_id, moment), None, policy, moment)
     if as_json:
-        emit_json(views)
+        emit_json(view)
         return
-    table = Table("id", "class", "owner", "active snapshot", "version", "status", "age")
-    for view in views:
-        snap = view.active_snapshot
-        assert view.freshness is not None  # source_out always sets it
-        status = "retired" if view.retired_at else view.freshness.status
-        table.add_row(view.id, view.source_class, view.owner, snap.id if snap else "",
-                      (snap.version or "") if snap else "", status, fmt_age(view.freshness.age_seconds))
-    out.print(table)
+    out.print(f"retired {source_id} at {fmt_time(view.retired_at)}: it serves nothing from now on", highlight=False)

@@ -19,30 +19,40 @@ from freshness.cli.common import (
     sessions_for,
 )
 from freshness.cli.policy import policy_in_force
+from freshness.cli.remote import api_options, service
 
 
 @click.command()
 @json_option
 @click.option("--class", "source_class", default=None, help="Only sources of this class.")
 @click.option("--owner", default=None, help="Only sources of this owner.")
+@api_options
 @handled
-def status(as_json: bool, source_class: str | None, owner: str | None) -> None:
+def status(as_json: bool, source_class: str | None, owner: str | None, api_url: str | None,
+           key: str | None) -> None:
     """Freshness of every live source. Exit 1 when a source a critical task class may use is stale or expired."""
-    from freshness.db import read_scope
-    from freshness.sources.report import count_by_status, freshness_report
-    from freshness.sources.service import require_known_class
+    if api_url:
+        with service(api_url, key) as client:
+            report = client.freshness(source_class=source_class, owner=owner)
+        moment, version, rows = report.generated_at, report.policy_version, report.items
+        blocked, counts = report.critical_blocked, report.counts
+    else:
+        from freshness.db import read_scope
+        from freshness.sources.report import count_by_status, freshness_report
+        from freshness.sources.service import require_known_class
 
-    settings = read_settings()
-    moment = now()
-    with read_scope(sessions_for(settings)) as session:
-        policy = policy_in_force(settings, session)
-        if source_class is not None:
-            require_known_class(policy, source_class, field="--class")
-        rows = freshness_report(session, policy, moment, source_class=source_class, owner=owner)
-    blocked = [row.source_id for row in rows if row.blocks_critical]
-    counts = count_by_status(rows)
+        settings = read_settings()
+        moment = now()
+        with read_scope(sessions_for(settings)) as session:
+            policy = policy_in_force(settings, session)
+            if source_class is not None:
+                require_known_class(policy, source_class, field="--class")
+            rows = freshness_report(session, policy, moment, source_class=source_class, owner=owner)
+        version = policy.version
+        blocked = [row.source_id for row in rows if row.blocks_critical]
+        counts = count_by_status(rows)
     if as_json:
-        emit_json({"generated_at": moment, "policy_version": policy.version, "counts": counts,
+        emit_json({"generated_at": moment, "policy_version": version, "counts": counts,
                    "critical_blocked": blocked, "items": rows})
     else:
         table = Table("source", "class", "status", "age", "max age", "strictest", "stale for", "snapshot",
