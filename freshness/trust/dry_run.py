@@ -13,8 +13,9 @@ passes more is not cut back to top_k: the figures are what the recorded evidence
 
 Speed: the database does the counting. One aggregate reads only the columns needed, puts each chunk
 row in its case, sums per request (usable chunks, any not fresh, served chunks now withheld by
-reason), gives each request its new status and sums per task class and change; a second takes a few
-example request ids of each change. Nothing is loaded record by record.
+reason), gives each request its new status, and answers both the sums per task class and change and
+a few example request ids of each change: one statement, so the database judges the records once
+(the judged requests are a common table expression read twice). Nothing is loaded record by record.
 """
 
 from __future__ import annotations
@@ -22,7 +23,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ColumnElement, Subquery, and_, case, cast, func, literal, select
+from sqlalchemy import (
+    CTE,
+    BigInteger,
+    ColumnElement,
+    CompoundSelect,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from freshness.models import Retrieval, RetrievalChunk
@@ -52,7 +66,7 @@ _WEIGHTS = {FRESH: 1, WARN: 1 + FIELD, FLAGGED: FIELD, STALE: FIELD**2, EXPIRED:
 _FIELDS = ("usable", "not_fresh", "stale", "expired", "not_allowed")
 
 
-def _judged(candidate: Policy, since: datetime, until: datetime, task_classes: Sequence[str] | None) -> Subquery:
+def _judged(candidate: Policy, since: datetime, until: datetime, task_classes: Sequence[str] | None) -> CTE:
     """One row per request: its recorded status, its status under the candidate, served chunks withheld."""
     records = Retrieval.__table__
     chunks = RetrievalChunk.__table__
@@ -88,7 +102,7 @@ def _judged(candidate: Policy, since: datetime, until: datetime, task_classes: S
     )
     return select(requests.c.seq, requests.c.request_id, requests.c.task_class, requests.c.status,
                   requests.c.chunks, *(fields[name].label(name) for name in _FIELDS[2:]),
-                  now.label("now")).subquery("judged")
+                  now.label("now")).cte("judged")
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -98,27 +112,23 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
 def dry_run(session: Session, text: str, current: Policy, since: datetime, until: datetime,
             task_classes: Sequence[str] | None = None) -> DryRunOut:
     candidate = validate_candidate(session, text)
-    judged = _judged(candidate, since, until, task_classes)
-    changed = and_(judged.c.now != judged.c.status, judged.c.now != MISSING)
-    totals = session.execute(
-        select(judged.c.task_class, judged.c.now, func.count(), func.sum(judged.c.chunks),
-               func.sum(judged.c.stale), func.sum(judged.c.expired), func.sum(judged.c.not_allowed),
-               _count(changed))
-        .group_by(judged.c.task_class, judged.c.now)
-    ).all()
     classes: dict[str, dict] = {}
+    examples: dict[str, dict[str, list[str]]] = {}
     records = chunks = 0
-    for task_class, now, requests, chunk_rows, stale, expired, not_allowed, moved in totals:
-        entry = classes.setdefault(task_class, {"requests": 0, "rejected": {}, "changed": dict.fromkeys(CHANGES, 0),
-                                                "missing": now == MISSING})
-        entry["requests"] += requests
-        records, chunks = records + requests, chunks + int(chunk_rows or 0)
-        for reason, count in (("stale", stale), ("expired", expired), ("not_allowed", not_allowed)):
+    for row in session.execute(_statement(candidate, since, until, task_classes)):
+        if row.part == "example":
+            examples.setdefault(row.task_class, {}).setdefault(row.now, []).append(row.request_id)
+            continue
+        entry = classes.setdefault(row.task_class, {"requests": 0, "rejected": {}, "missing": row.now == MISSING,
+                                                    "changed": dict.fromkeys(CHANGES, 0)})
+        entry["requests"] += int(row.requests)
+        records, chunks = records + int(row.requests), chunks + int(row.chunks or 0)
+        for reason in ("stale", "expired", "not_allowed"):
+            count = int(getattr(row, reason) or 0)
             if count:
-                entry["rejected"][reason] = entry["rejected"].get(reason, 0) + int(count)
-        if now in CHANGES:
-            entry["changed"][now] += int(moved)
-    examples = _examples(session, judged, changed)
+                entry["rejected"][reason] = entry["rejected"].get(reason, 0) + count
+        if row.now in CHANGES:
+            entry["changed"][row.now] += int(row.moved)
     return DryRunOut(
         candidate_version=candidate.version, current_version=current.version, since=since, until=until,
         records=records, chunks=chunks,
@@ -126,17 +136,27 @@ def dry_run(session: Session, text: str, current: Policy, since: datetime, until
     )
 
 
-def _examples(session: Session, judged: Subquery, changed: ColumnElement[bool]) -> dict[str, dict]:
-    """The newest few request ids of each task class and change."""
-    rank = func.row_number().over(partition_by=(judged.c.task_class, judged.c.now),
-                                  order_by=judged.c.seq.desc()).label("rank")
-    ranked = select(judged.c.task_class, judged.c.now, judged.c.request_id, rank).where(changed).subquery("ranked")
-    found: dict[str, dict[str, list[str]]] = {}
-    rows = session.execute(select(ranked.c.task_class, ranked.c.now, ranked.c.request_id)
-                           .where(ranked.c.rank <= EXAMPLES).order_by(ranked.c.task_class, ranked.c.rank))
-    for task_class, now, request_id in rows:
-        found.setdefault(task_class, {}).setdefault(now, []).append(request_id)
-    return found
+def _statement(candidate: Policy, since: datetime, until: datetime,
+               task_classes: Sequence[str] | None) -> CompoundSelect:
+    """One statement, so the records are judged once: the sums per task class and new status, then the
+    newest few request ids of each change (rows with `part` "example")."""
+    judged = _judged(candidate, since, until, task_classes)
+    changed = and_(judged.c.now != judged.c.status, judged.c.now != MISSING)
+    none = literal(None, BigInteger)
+    totals = (
+        select(literal("total").label("part"), judged.c.task_class, judged.c.now,
+               cast(func.count(), BigInteger).label("requests"),
+               *(cast(func.sum(judged.c[name]), BigInteger).label(name) for name in ("chunks", "stale", "expired",
+                                                                                      "not_allowed")),
+               cast(_count(changed), BigInteger).label("moved"), literal(None, String).label("request_id"))
+        .group_by(judged.c.task_class, judged.c.now)
+    )
+    rank = func.row_number().over(partition_by=(judged.c.task_class, judged.c.now), order_by=judged.c.seq.desc())
+    ranked = select(judged.c.task_class, judged.c.now, judged.c.request_id, rank.label("rank")).where(
+        changed).subquery("ranked")
+    picked = select(literal("example"), ranked.c.task_class, ranked.c.now, none, none, none, none, none, none,
+                    ranked.c.request_id).where(ranked.c.rank <= EXAMPLES)
+    return union_all(totals, picked)
 
 
 def _class_out(name: str, entry: dict, examples: dict[str, list[str]]) -> DryRunClass:
