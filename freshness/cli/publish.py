@@ -34,7 +34,7 @@ from freshness.errors import StoreLocked
 
 if TYPE_CHECKING:
     from freshness.settings import Settings
-    from freshness.sources.schemas import PublishRequest, PublishResult
+    from freshness.sources.schemas import PublishRequest, PublishResult, SnapshotOut
 
 
 @click.command()
@@ -131,18 +131,38 @@ def _report(source_id: str, result: PublishResult, as_json: bool) -> None:
 
 @click.command()
 @click.argument("source_id")
+@click.option("--api-url", envvar="FRESHNESS_API_URL", default=None,
+              help="Verify through a running service (e.g. http://127.0.0.1:8000) instead of in the database.")
+@click.option("--key", envvar="FRESHNESS_KEY", default=None, help="API key for --api-url.")
 @json_option
 @handled
-def verify(source_id: str, as_json: bool) -> None:
+def verify(source_id: str, api_url: str | None, key: str | None, as_json: bool) -> None:
     """Confirm that SOURCE's active content is still current."""
-    from freshness.db import session_scope
-    from freshness.sources.snapshots import verify as run_verify
-    from freshness.sources.views import snapshot_out
+    view: SnapshotOut
+    if api_url:
+        if not key:
+            fail("--api-url needs an API key: pass --key or set FRESHNESS_KEY")
+        view = _verify_through_api(api_url, key, source_id)
+    else:
+        from freshness.db import session_scope
+        from freshness.sources.snapshots import verify as run_verify
+        from freshness.sources.views import snapshot_out
 
-    with session_scope(sessions_for(read_settings())) as session:
-        snapshot = run_verify(session, OPERATOR, source_id, now())
-        view = snapshot_out(snapshot)
+        with session_scope(sessions_for(read_settings())) as session:
+            view = snapshot_out(run_verify(session, OPERATOR, source_id, now()))
     if as_json:
         emit_json(view)
         return
-    out.print(f"verified {snapshot.id} of {source_id} at {fmt_time(snapshot.verified_at)}", highlight=False)
+    out.print(f"verified {view.id} of {source_id} at {fmt_time(view.verified_at)}", highlight=False)
+
+
+def _verify_through_api(api_url: str, key: str, source_id: str) -> SnapshotOut:
+    from freshness.client import FreshnessAPIError, FreshnessClient, FreshnessClientError
+
+    with FreshnessClient(api_url, key) as client:
+        try:
+            return client.verify(source_id)
+        except FreshnessAPIError as exc:
+            fail(f"{exc.status}: {exc.detail}")
+        except FreshnessClientError as exc:
+            fail(str(exc))

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime
 
 import httpx
 import pytest
@@ -175,3 +176,15 @@ def test_another_owners_source_is_refused_in_one_line(through_api, live, admin, 
     assert result.exit_code == 1
     assert "403" in result.output and "catalog-team" in result.output
     assert counts(runtime, "catalog") == (0, 0)
+
+
+def test_verify_goes_through_the_service_too(through_api, live, admin, tmp_path, clock):
+    register(admin, "refund-policy")
+    folder = write_folder(tmp_path / "policy", files=1, size=500)
+    assert through_api("publish", "refund-policy", str(folder)).exit_code == 0
+    clock.advance(hours=3)  # the service's clock: only a verify it runs itself gives this moment
+    result = through_api("verify", "refund-policy", "--json")
+    assert result.exit_code == 0, result.output
+    assert datetime.fromisoformat(json.loads(result.stdout)["verified_at"]) == clock.now()
+    refused = through_api("verify", "no-such-source")
+    assert refused.exit_code == 1 and "404" in refused.output
