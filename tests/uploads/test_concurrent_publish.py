@@ -96,3 +96,30 @@ def test_a_second_commit_of_the_same_upload_is_a_409_while_the_first_runs(upload
         thread.join(30)
     assert outcome and outcome[0].changed is True
     assert stored(runtime) == (0, 0)
+
+
+def test_batches_sent_at_the_same_time_all_arrive_once(uploads, refund_policy, runtime):
+    """Replicas may take batches of one upload at the same moment: each lands whole, none twice."""
+    from freshness.db import transaction
+    from freshness.uploads.schemas import UploadBatch
+
+    upload_id = uploads.open(refund_policy)["upload_id"]
+    errors: list[BaseException] = []
+
+    def send(first: int) -> None:
+        batch = UploadBatch(documents=[DocumentIn(**d) for d in docs(first, 5)])
+        try:
+            transaction(runtime.sessions, lambda session: service.add_documents(
+                session, ADMIN, upload_id, batch, runtime.settings, runtime.clock.now()))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(first,)) for first in range(0, 20, 5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert stored(runtime, upload_id) == (1, 20)
+    result = uploads.commit(upload_id)
+    assert result["stats"]["documents"] == 20
