@@ -67,14 +67,16 @@ def publish(source_id: str, path: Path, version: str | None, captured_at: str | 
 
 
 @contextmanager
-def _progress(action: str) -> Iterator[Callable[[int, int], None]]:
-    """One bar on stderr for the whole publish, moved by (done, total) of its batches or chunks."""
+def _progress(action: str, then: str | None = None) -> Iterator[Callable[[int, int], None]]:
+    """One bar on stderr for the whole publish, moved by (done, total) of its batches or chunks; once
+    everything is done it reads `then` (the service indexes a staged upload only when it is committed)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as bar:
         task = bar.add_task(action, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+        yield lambda done, total: bar.update(task, completed=done, total=total,
+                                             description=then if then and done >= total else action)
 
 
 def _publish_in_process(source_id: str, path: Path, body: PublishRequest, settings: Settings) -> PublishResult:
@@ -105,7 +107,7 @@ def _publish_through_api(api_url: str, key: str, source_id: str, body: PublishRe
     with FreshnessClient(api_url, key, timeout=600) as client:
         client.max_body = settings.max_body  # the operator's setting, until the service says otherwise (413)
         try:
-            with _progress("uploading") as progress:
+            with _progress("uploading", then="publishing") as progress:
                 return client.publish(source_id, body.documents, version=body.version,
                                       captured_at=body.captured_at, valid_until=body.valid_until,
                                       progress=progress)
