@@ -50,7 +50,7 @@ class AsyncFreshnessClient(AsyncUploadMethods):
         self.base_url = base_url.rstrip("/")
         self.retry = retry or Retry()
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport,
-                                  headers=base_headers(api_key, headers))
+                                       headers=base_headers(api_key, headers))
 
     async def _send(self, call: Call[T]) -> T:
         """The one place a call goes out: retries, timeouts and decoding."""
@@ -59,7 +59,7 @@ class AsyncFreshnessClient(AsyncUploadMethods):
             attempt += 1
             try:
                 response = await self._http.request(call.method, call.path, params=call.query,
-                                              content=call.encoded_body(), headers=call.request_headers())
+                                                    content=call.encoded_body(), headers=call.request_headers())
             except httpx.ConnectError as exc:
                 if self.retry.again(call.idempotent, attempt):
                     await asyncio.sleep(self.retry.delay(attempt))
@@ -91,18 +91,18 @@ class AsyncFreshnessClient(AsyncUploadMethods):
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+                        traceback: TracebackType | None) -> None:
         await self.close()
 
     # Retrieval
 
     async def retrieve(self, query: str, task_class: str, *, top_k: int = 5,
-                 filters: RetrieveFilters | Mapping[str, Any] | None = None, vector: Sequence[float] | None = None,
-                 request_id: str | None = None) -> RetrieveResponse:
+                       filters: RetrieveFilters | Mapping[str, Any] | None = None,
+                       vector: Sequence[float] | None = None, request_id: str | None = None) -> RetrieveResponse:
         """Context for a task. `status` says whether to use it: `insufficient_context` means take the fallback
         (see `InsufficientContext.check`). `request_id` goes as X-Request-ID; the service makes one when absent."""
         return await self._send(calls.retrieve(query, task_class, top_k=top_k, filters=filters, vector=vector,
-                                         request_id=request_id))
+                                               request_id=request_id))
 
     # Sources
 
@@ -111,8 +111,8 @@ class AsyncFreshnessClient(AsyncUploadMethods):
                               tags: Sequence[str] | None = None, metadata: Mapping[str, Any] | None = None
                               ) -> SourceOut:
         return await self._send(calls.register_source(source_id, title=title, owner=owner, source_class=source_class,
-                                                uri=uri, refresh_interval=refresh_interval, tags=tags,
-                                                metadata=metadata))
+                                                      uri=uri, refresh_interval=refresh_interval, tags=tags,
+                                                      metadata=metadata))
 
     async def get_source(self, source_id: str) -> SourceOut:
         return await self._send(calls.get_source(source_id))
@@ -132,8 +132,8 @@ class AsyncFreshnessClient(AsyncUploadMethods):
     # Snapshots
 
     async def publish(self, source_id: str, documents: Sequence[DocumentIn | Mapping[str, Any]], *,
-                version: str | None = None, captured_at: Moment | None = None,
-                valid_until: Moment | None = None, progress: Progress | None = None) -> PublishResult:
+                      version: str | None = None, captured_at: Moment | None = None,
+                      valid_until: Moment | None = None, progress: Progress | None = None) -> PublishResult:
         """As `FreshnessClient.publish`: past the body limit, a staged upload."""
         call = calls.publish(source_id, documents, version=version, captured_at=captured_at, valid_until=valid_until)
         if not too_large(call, self.max_body):
@@ -161,7 +161,7 @@ class AsyncFreshnessClient(AsyncUploadMethods):
         return await self._send(calls.verify(source_id))
 
     async def freshness(self, *, status: str | None = None, source_class: str | None = None,
-                  owner: str | None = None, page_size: int = 1000) -> FreshnessReport:
+                        owner: str | None = None, page_size: int = 1000) -> FreshnessReport:
         """The freshness report of every live source (all pages in one)."""
         def page(cursor: str | None) -> Call[FreshnessReport]:
             return calls.freshness_page(status=status, source_class=source_class, owner=owner, limit=page_size,
@@ -193,9 +193,9 @@ class AsyncFreshnessClient(AsyncUploadMethods):
         return self._items(lambda cursor: calls.audit_page(filters, limit=page_size, cursor=cursor))
 
     async def export_audit(self, *, format: Literal["jsonl", "csv"] = "jsonl", snapshot_id: str | None = None,
-                     source_id: str | None = None, task_class: str | None = None, status: str | None = None,
-                     since: Moment | None = None, until: Moment | None = None,
-                     page_size: int = 1000) -> AsyncIterator[str]:
+                           source_id: str | None = None, task_class: str | None = None, status: str | None = None,
+                           since: Moment | None = None, until: Moment | None = None,
+                           page_size: int = 1000) -> AsyncIterator[str]:
         """Every matching record as lines: whole records as JSON Lines, or summaries as CSV (one header)."""
         filters = AuditFilters(snapshot_id, source_id, task_class, status, since, until)
         cursor: str | None = None
