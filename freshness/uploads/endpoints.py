@@ -52,15 +52,10 @@ class UploadController(Controller):
           summary="Add a batch of documents to a staged upload", dto=JSONBody[UploadBatch], return_dto=None,
           sync_to_thread=True, responses=problems(*CHANGE_PROBLEMS))
     def add_documents(self, upload_id: FromPath[str], data: Annotated[UploadBatch, Body()], principal: Caller,
-                      writes: WriteSession, clock: ServiceClock, settings: ServiceSettings) -> UploadOut:
+                      runtime: Service) -> UploadOut:
         """Documents as in a publish, checked by the same rules; a document id sent in an earlier batch is
         refused. A refused batch leaves the upload as it was. `documents_received` counts every batch."""
-        now = clock.now()
-
-        def add(session: Session) -> UploadOut:
-            return upload_out(service.add_documents(session, principal, upload_id, data, settings, now), settings)
-
-        return writes(add)
+        return upload_out(service.add_documents(runtime, principal, upload_id, data), runtime.settings)
 
     @post("/uploads/{upload_id:str}/commit", status_code=201, guards=WRITERS,
           summary="Publish everything uploaded as one snapshot: 201 new content, 200 unchanged",

@@ -16,6 +16,7 @@ Invariants a reader must not break:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -72,25 +73,52 @@ def open_upload(session: Session, principal: Principal, source_id: str, body: Up
     return upload
 
 
-def add_documents(
-    session: Session, principal: Principal, upload_id: str, batch: UploadBatch, settings: Settings, now: datetime
-) -> Upload:
-    """Check the batch whole, then store it; a refused batch leaves the upload as it was."""
-    upload, source = _find(session, principal, upload_id, now)
-    _require_open(upload)
-    _require_live(source)
+@dataclass
+class CheckedBatch:
+    """A batch that passed every check needing no database, with each document as it will be stored."""
+
+    documents: list[DocumentIn]
+    bodies: list[bytes]
+    vector_size: int | None
+
+
+def add_documents(runtime: Runtime, principal: Principal, upload_id: str, batch: UploadBatch) -> Upload:
+    """Check the batch whole, then store it; a refused batch leaves the upload as it was.
+
+    The documents are checked (and cut, as a publish would) with no transaction open: a large batch
+    must not hold the database's one SQLite writer turn that retrievals need for their audit records."""
+    now = runtime.clock.now()
+    with read_scope(runtime.sessions) as session:
+        # 404, 403 and 409 before the batch is looked at, as the transaction below would answer them.
+        upload, source = _find(session, principal, upload_id, now, lock=False)
+        _require_open(upload)
+        _require_live(source)
+    checked = _check_batch(batch, runtime.settings, now)
+    return transaction(runtime.sessions,
+                       lambda session: _store_batch(session, principal, upload_id, checked, runtime.settings, now))
+
+
+def _check_batch(batch: UploadBatch, settings: Settings, now: datetime) -> CheckedBatch:
     if not batch.documents:
         raise InvalidInput("documents: a batch needs at least one document", field="documents")
     # The publish's checks of each document (text or chunks, lengths, vectors, an id twice in the batch),
     # with errors naming the field in this batch's body: documents[3].id.
     prepared = prepare(PublishRequest(documents=batch.documents), settings, now)
+    return CheckedBatch(batch.documents, [msgspec.json.encode(doc) for doc in batch.documents], prepared.vector_size)
+
+
+def _store_batch(session: Session, principal: Principal, upload_id: str, batch: CheckedBatch, settings: Settings,
+                 now: datetime) -> Upload:
+    """Judge the batch against what the upload holds now, under its lock, and store it with the new counts."""
+    upload, source = _find(session, principal, upload_id, now)
+    _require_open(upload)
+    _require_live(source)
     total = upload.document_count + len(batch.documents)
     if total > settings.max_documents:
         raise InvalidInput(f"documents: this batch would bring the upload to {total} documents, at most "
                            f"{settings.max_documents} per snapshot (FRESHNESS_MAX_DOCUMENTS)", field="documents")
-    _check_vector_size(upload, batch.documents, prepared.vector_size)
-    bodies = [msgspec.json.encode(doc) for doc in batch.documents]
-    size = upload.byte_count + sum(len(body) for body in bodies)
+    _check_vector_size(upload, batch.documents, batch.vector_size)
+    size = upload.byte_count + sum(len(body) for body in batch.bodies)
     if size > settings.max_upload:
         raise InvalidInput(f"documents: this batch would bring the upload to {size} bytes, at most "
                            f"{settings.max_upload} (FRESHNESS_MAX_UPLOAD)", field="documents")
@@ -98,12 +126,12 @@ def add_documents(
     session.execute(insert(UploadDocument), [
         {"upload_id": upload.id, "position": upload.document_count + index, "document_id": doc.id,
          "body": body.decode()}
-        for index, (doc, body) in enumerate(zip(batch.documents, bodies, strict=True))
+        for index, (doc, body) in enumerate(zip(batch.documents, batch.bodies, strict=True))
     ])
     upload.document_count = total
     upload.byte_count = size
-    if prepared.vector_size is not None:
-        upload.vector_size = prepared.vector_size
+    if batch.vector_size is not None:
+        upload.vector_size = batch.vector_size
     _touch(upload, now)
     return upload
 
@@ -118,7 +146,10 @@ def commit(runtime: Runtime, principal: Principal, upload_id: str) -> PublishRes
     except BaseException:
         _reopen(runtime, upload_id)
         raise
-    transaction(runtime.sessions, lambda session: _drop(session, [upload_id]))
+    try:
+        transaction(runtime.sessions, lambda session: _drop(session, [upload_id]))
+    except Exception as exc:  # published all the same: the expiry sweep drops the upload later
+        log.warning("upload %s is published but could not be dropped: %s", upload_id, exc)
     return result
 
 
@@ -139,9 +170,11 @@ def expire_idle(session: Session, now: datetime, limit: int) -> tuple[int, int]:
     return len(ids), _drop(session, ids)
 
 
-def _find(session: Session, principal: Principal, upload_id: str, now: datetime, *, expired_ok: bool = False
-          ) -> tuple[Upload, Source]:
-    upload = session.scalar(select(Upload).where(Upload.id == upload_id).with_for_update())
+def _find(session: Session, principal: Principal, upload_id: str, now: datetime, *, expired_ok: bool = False,
+          lock: bool = True) -> tuple[Upload, Source]:
+    query = select(Upload).where(Upload.id == upload_id)
+    # Locked in a write: batches, a commit and an abandon of one upload take turns.
+    upload = session.scalar(query.with_for_update() if lock else query)
     if upload is None:
         raise NotFound(f"no upload with id {upload_id!r}: it was committed, abandoned or dropped after an hour "
                        "idle, or never opened")

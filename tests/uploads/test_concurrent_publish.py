@@ -100,7 +100,6 @@ def test_a_second_commit_of_the_same_upload_is_a_409_while_the_first_runs(upload
 
 def test_batches_sent_at_the_same_time_all_arrive_once(uploads, refund_policy, runtime):
     """Replicas may take batches of one upload at the same moment: each lands whole, none twice."""
-    from freshness.db import transaction
     from freshness.uploads.schemas import UploadBatch
 
     upload_id = uploads.open(refund_policy)["upload_id"]
@@ -109,8 +108,7 @@ def test_batches_sent_at_the_same_time_all_arrive_once(uploads, refund_policy, r
     def send(first: int) -> None:
         batch = UploadBatch(documents=[DocumentIn(**d) for d in docs(first, 5)])
         try:
-            transaction(runtime.sessions, lambda session: service.add_documents(
-                session, ADMIN, upload_id, batch, runtime.settings, runtime.clock.now()))
+            service.add_documents(runtime, ADMIN, upload_id, batch)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -123,3 +121,27 @@ def test_batches_sent_at_the_same_time_all_arrive_once(uploads, refund_policy, r
     assert stored(runtime, upload_id) == (1, 20)
     result = uploads.commit(upload_id)
     assert result["stats"]["documents"] == 20
+
+
+def test_checking_a_batch_leaves_the_database_free_for_other_writers(uploads, refund_policy, runtime, monkeypatch):
+    """A large batch is cut and checked before its transaction: meanwhile a retrieval's audit record (here
+    any other write) still gets SQLite's one writer turn."""
+    from freshness.auth.keys import create_key
+    from freshness.db import session_scope
+
+    upload_id = uploads.open(refund_policy)["upload_id"]
+    real_prepare = service.prepare
+    wrote = threading.Event()
+
+    def prepare_while_another_writes(*args, **kwargs):
+        def write() -> None:
+            with session_scope(runtime.sessions) as session:
+                create_key(session, "reader", "written during a batch check", runtime.clock.now())
+            wrote.set()
+
+        threading.Thread(target=write, daemon=True).start()
+        assert wrote.wait(2), "another writer waited for the batch check"
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(service, "prepare", prepare_while_another_writes)
+    assert uploads.add(upload_id, docs(0, 3))["documents_received"] == 3
