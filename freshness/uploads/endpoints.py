@@ -1,8 +1,9 @@
 """HTTP endpoints of staged uploads (SPEC §4): for a snapshot whose publish body would pass
 FRESHNESS_MAX_BODY. Open one on the source, add its documents in batches, commit them as one publish.
 
-Open, add and abandon each run in one write transaction committed before the answer; the commit
-runs the publish use case, which manages its own transactions (freshness.sources.publish).
+Open and abandon each run in one write transaction committed before the answer. Adding a batch checks
+it before its write transaction, and the commit runs the publish use case, which manages its own
+transactions (freshness.sources.publish): both take the service's runtime instead of a session.
 """
 
 from __future__ import annotations
