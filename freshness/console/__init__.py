@@ -19,6 +19,7 @@ from litestar.template import TemplateConfig
 
 from freshness.console import display
 from freshness.console.board import board
+from freshness.console.evidence import replay_page
 from freshness.console.pages import EXCEPTION_HANDLERS
 from freshness.console.requests import RequestPages
 from freshness.console.secret import load_console_keys
@@ -55,7 +56,7 @@ def console(settings: Settings) -> Console:
     keys = load_console_keys(settings)
     cookies = SessionCookies(keys.session, settings.console_secure_cookie)
     signed_in = Router(path="/", guards=[cookies.guard], include_in_schema=False,
-                       route_handlers=[home, board, RequestPages, SourcePages, SnapshotPages])
+                       route_handlers=[home, board, RequestPages, replay_page, SourcePages, SnapshotPages])
     router = Router(
         path="/console",
         route_handlers=[

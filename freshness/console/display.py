@@ -42,6 +42,11 @@ def bar_percent(seconds: int | None, limit: int | None) -> int:
     return max(0, min(100, round(100 * seconds / limit)))
 
 
+def percent(rate: float | None) -> str:
+    """A rate as a percentage; None (nothing to divide by) as a dash."""
+    return "—" if rate is None else f"{100 * rate:.0f}%"
+
+
 def short_hash(value: str | None) -> str:
     """`sha256:1a2b3c4d…`: enough to tell hashes apart on a page; the whole one is in its title."""
     if not value:
@@ -54,3 +59,4 @@ def register(environment: Environment) -> None:
     filters: dict[str, Any] = {"age": age, "moment": moment, "short_hash": short_hash}
     environment.filters.update(filters)
     environment.globals["bar_percent"] = bar_percent
+    environment.globals["percent"] = percent

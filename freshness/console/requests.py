@@ -16,6 +16,7 @@ from freshness.audit import service
 from freshness.audit.chain import GENESIS, record_hash
 from freshness.audit.schemas import RetrievalStatus
 from freshness.auth.keys import Role
+from freshness.console.evidence import outcome_of
 from freshness.console.pages import page
 from freshness.errors import InvalidInput, NotFound
 from freshness.models import Retrieval
@@ -80,4 +81,5 @@ class RequestPages(Controller):
         if row is None:
             raise NotFound(f"no retrieval with request id {request_id!r}")
         record = service.audit_record(service.record_view(reads, row))
-        return page(request, "request.html", record=record, chain_problem=chain_link(reads, row))
+        return page(request, "request.html", record=record, chain_problem=chain_link(reads, row),
+                    outcome=outcome_of(reads, request_id))

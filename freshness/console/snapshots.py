@@ -16,23 +16,15 @@ from sqlalchemy.orm import Session
 from freshness.api import Caller, ReadSession, ServiceClock, WriteSession, allow
 from freshness.audit import service as audit
 from freshness.audit.endpoints import EXPORT_MAX, NDJSON
-from freshness.auth.guards import require_owner, require_role
-from freshness.auth.keys import Principal, Role
+from freshness.auth.guards import require_owner
+from freshness.auth.keys import Role
+from freshness.console.evidence import may_read_audit
 from freshness.console.pages import page
 from freshness.console.sources import may_change
-from freshness.errors import Forbidden
 from freshness.models import Retrieval, RetrievalChunk
 from freshness.sources import service, snapshots
 
 DOCUMENTS_PAGE = 100
-
-
-def may_read_audit(principal: Principal) -> bool:
-    try:
-        require_role(principal, Role.AUDITOR)
-    except Forbidden:
-        return False
-    return True
 
 
 def blast_radius(session: Session, snapshot_id: str) -> dict:

@@ -14,6 +14,7 @@ from freshness.api import Caller, CurrentPolicy, ReadSession, Service, ServiceCl
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
 from freshness.console.diff import DiffLine, compare, document_lines, text_diff
+from freshness.console.evidence import TRUST_WINDOW, may_read_audit, snapshot_trust
 from freshness.console.pages import page
 from freshness.errors import Forbidden, InvalidInput
 from freshness.models import Snapshot
@@ -61,7 +62,7 @@ class SourcePages(Controller):
     def show(self, request: Request, source_id: FromPath[str], reads: ReadSession, policy: CurrentPolicy,
              clock: ServiceClock, principal: Caller, runtime: Service, cursor: FromQuery[str] = "",
              base: FromQuery[str] = "", head: FromQuery[str] = "", document: FromQuery[str] = "",
-             done: FromQuery[str] = "") -> Template:
+             done: FromQuery[str] = "", trust_since: FromQuery[str] = TRUST_WINDOW) -> Template:
         source = service.get_source(reads, source_id)
         detail = source_out(source, service.active_snapshot(reads, source), policy, clock.now())
         position = runtime.cursors.decode(cursor or None) or {}
@@ -71,7 +72,10 @@ class SourcePages(Controller):
         diff = _diff(reads, source_id, base.strip(), head.strip(), document) if base and head else None
         if diff is None and len(choices) >= 2:
             base, head = choices[1].id, choices[0].id
-        return page(request, "source.html", source=detail, timeline=timeline, choices=choices, diff=diff,
+        trust = snapshot_trust(reads, source_id, trust_since.strip(), clock.now(), policy) \
+            if may_read_audit(principal) else None
+        return page(request, "source.html", source=detail, trust=trust, trust_since=trust_since, timeline=timeline,
+                    choices=choices, diff=diff,
                     form={"base": base, "head": head},
                     next_cursor=runtime.cursors.encode({"before": timeline[-1].id}) if more else None,
                     first_page=not cursor, may_change=may_change(principal, source.owner), done=done)

@@ -138,6 +138,9 @@ def test_an_auditor_searches_and_opens_a_request(chromium, live, keys, shots):
     assert page.get_by_text("verifies", exact=True).is_visible()
     assert page.get_by_text("Refunds within 14 days of delivery.").is_visible()
     page.screenshot(path=str(shots / "console-request.png"), full_page=True)
+    page.get_by_role("link", name="Replay against today's content").click()
+    assert page.get_by_role("heading", name="Replay of req-1").is_visible()
+    assert page.get_by_role("heading", name="Kept (3)").is_visible()
     context.close()
     assert requested and all(url.startswith(base + "/") for url in requested), requested
 
