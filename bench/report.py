@@ -126,22 +126,8 @@ def build(results: dict) -> list[Section]:
     if results.get("peer"):
         sections.append(_peer_section(results["peer"]))
 
-    audit = results["audit"]
-    sections.append(Section(
-        f"Audit with {audit['records']:,} records (SQLite, {mib(audit['db_bytes'])})",
-        ["measure", "p50 ms", "p99 ms", "rate"],
-        [["lookup by request ID", ms(audit["lookup"]["p50_ms"]), ms(audit["lookup"]["p99_ms"]), "-"],
-         ["reverse: newest 100 requests of a snapshot", ms(audit["reverse"]["p50_ms"]),
-          ms(audit["reverse"]["p99_ms"]), "-"],
-         *([["  hot snapshots (the 10 most used)", ms(audit["reverse_hot"]["p50_ms"]),
-              ms(audit["reverse_hot"]["p99_ms"]), "-"],
-             ["  cold snapshots", ms(audit["reverse_cold"]["p50_ms"]), ms(audit["reverse_cold"]["p99_ms"]), "-"]]
-           if "reverse_hot" in audit else []),
-         ["verify the whole chain", "-", "-",
-          f"{audit['verify']['per_s']:,.0f} records/s ({audit['verify']['seconds']:.1f} s)"]],
-        f"Records bulk-inserted with freshness.audit.chain in {audit['fill_seconds']:.0f} s, then verified "
-        "with the service's own verify_chain.",
-    ))
+    if "audit" in results:
+        sections.append(_audit_section(results["audit"]))
 
     memory = results["memory"]
     sections.append(Section(
@@ -156,6 +142,24 @@ def build(results: dict) -> list[Section]:
          ["  of which after the first publish", mib(ingestion["first"]["peak_rss"])]],
     ))
     return sections
+
+
+def _audit_section(audit: dict) -> Section:
+    hot = [["  hot snapshots (the 10 most used)", ms(audit["reverse_hot"]["p50_ms"]),
+            ms(audit["reverse_hot"]["p99_ms"]), "-"],
+           ["  cold snapshots", ms(audit["reverse_cold"]["p50_ms"]), ms(audit["reverse_cold"]["p99_ms"]), "-"]]
+    return Section(
+        f"Audit with {audit['records']:,} records (SQLite, {mib(audit['db_bytes'])})",
+        ["measure", "p50 ms", "p99 ms", "rate"],
+        [["lookup by request ID", ms(audit["lookup"]["p50_ms"]), ms(audit["lookup"]["p99_ms"]), "-"],
+         ["reverse: newest 100 requests of a snapshot", ms(audit["reverse"]["p50_ms"]),
+          ms(audit["reverse"]["p99_ms"]), "-"],
+         *(hot if "reverse_hot" in audit else []),
+         ["verify the whole chain", "-", "-",
+          f"{audit['verify']['per_s']:,.0f} records/s ({audit['verify']['seconds']:.1f} s)"]],
+        f"Records bulk-inserted with freshness.audit.chain in {audit['fill_seconds']:.0f} s, then verified "
+        "with the service's own verify_chain.",
+    )
 
 
 def _peer_section(peer: dict) -> Section:

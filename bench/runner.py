@@ -141,7 +141,7 @@ def run_http(workspace: Workspace, corpus: Corpus, root: Path) -> tuple[dict, in
     return out, peak
 
 
-def run(size_name: str, seed: int, work: Path) -> dict:
+def run(size_name: str, seed: int, work: Path, with_audit: bool = True) -> dict:
     size = SIZES[size_name]
     corpus = Corpus(size, seed)
     root = work / size_name
@@ -164,9 +164,10 @@ def run(size_name: str, seed: int, work: Path) -> dict:
     results["retrieval"].update(http)
     results["memory"] = {"serve_peak": serve_peak, "serve_rss": http["serve_rss"], "ingest_peak": ingest_peak,
                          "serve_rss_anon": http["serve_rss_anon"], "serve_rss_file": http["serve_rss_file"]}
-    _step(f"audit: {size.audit_records:,} chained records, lookups, verification")
-    results["audit"] = audit.run(root, size.audit_records)
-    if size_name == "large":
+    if with_audit:
+        _step(f"audit: {size.audit_records:,} chained records, lookups, verification")
+        results["audit"] = audit.run(root, size.audit_records)
+    if size_name == "large" and with_audit:
         _step(f"policy dry run: {dry_run.RECORDS:,} records judged under a candidate policy (bench.dry_run)")
         results["dry_run"] = dry_run.run(root, dry_run.RECORDS)
     (root / "results.json").write_text(json.dumps(results, indent=2))
@@ -194,11 +195,13 @@ def update_docs(path: Path, size: str, text: str) -> None:
 @click.option("--keep", is_flag=True, help="Keep the data dirs.")
 @click.option("--docs", type=click.Path(path_type=Path), default=None,
               help="Write the tables into this Markdown file (e.g. docs/benchmarks.md).")
-def main(size: str, seed: int, work: Path | None, keep: bool, docs: Path | None) -> None:
+@click.option("--no-audit", is_flag=True,
+              help="Skip the audit-at-scale and dry-run steps (bulk records; no target of retrieval or publishing).")
+def main(size: str, seed: int, work: Path | None, keep: bool, docs: Path | None, no_audit: bool) -> None:
     """Benchmark freshness against the bare Qdrant Edge engine on a seeded corpus."""
     base = work or Path(tempfile.mkdtemp(prefix="freshness-bench-"))
     try:
-        results = run(size, seed, base)
+        results = run(size, seed, base, with_audit=not no_audit)
     finally:
         if not keep and work is None:
             shutil.rmtree(base, ignore_errors=True)
