@@ -12,7 +12,8 @@ from freshness.sources.schemas import AwareTime, DocumentIn
 
 
 class UploadCreate(Struct, forbid_unknown_fields=True):
-    """What a publish body holds besides its documents; they apply to the snapshot the commit makes."""
+    """What a publish body holds besides its documents; they apply to the snapshot the commit makes.
+    Without `captured_at`, the content counts as captured when the upload is committed, as a publish would."""
 
     version: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
     captured_at: AwareTime | None = None
@@ -25,6 +26,7 @@ class UploadOut(Struct):
     # An upload idle (no batch added) until then is dropped with everything it received.
     expires_at: datetime
     documents_received: int
+    # The documents as stored, in JSON: what FRESHNESS_MAX_UPLOAD bounds.
     bytes_received: int
     # The largest body the service accepts (FRESHNESS_MAX_BODY): size each batch under it.
     max_body: int
