@@ -1,11 +1,15 @@
 """A minimal RAG application on the freshness service: it retrieves context for a question, prints the prompt
 it would send to a model with citations built from each chunk's provenance, and takes its fallback path when
-the service answers `insufficient_context`. It calls no model.
+the service answers `insufficient_context`. It calls no model. Then it reports what became of the answer
+(`--outcome`, default accepted; `fallback` when it took the fallback), so `GET /v1/trust` can tell how well
+the content served.
 
     make run                                   # in another terminal: the service on 127.0.0.1:8000
     export FRESHNESS_API_URL=http://127.0.0.1:8000 FRESHNESS_KEY=fk_...   # a reader key
     python examples/rag_app.py "Can I return a sale item?" --task-class refund_decision
     python examples/rag_app.py "Can I return a sale item?" --task-class refund_decision --langchain
+    python examples/rag_app.py "Can I return a sale item?" --task-class refund_decision --outcome edited \
+        --edit-seconds 45
 
 Exit code 0 when it answered, 3 when it took the fallback, 1 on an error.
 """
@@ -98,6 +102,18 @@ def fallback(question: str, exc: InsufficientContext, out: TextIO) -> int:
     return FALLBACK
 
 
+def report_outcome(base_url: str, key: str, request_id: str, outcome: Any, edit_seconds: float | None,
+                   out: TextIO) -> None:
+    """Tell the service what became of the answer. A failure here loses only the figure, not the answer."""
+    try:
+        with FreshnessClient(base_url, key) as client:
+            client.record_outcome(request_id, outcome, edit_seconds=edit_seconds)
+    except (FreshnessAPIError, FreshnessClientError) as exc:
+        print(f"warning: the outcome of request {request_id} was not recorded: {exc}", file=sys.stderr)
+        return
+    print(f"Outcome of request {request_id} recorded: {outcome}.", file=out)
+
+
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ, out: TextIO = sys.stdout) -> int:
     parser = argparse.ArgumentParser(description="Answer a question from fresh context (prints, calls no model).")
     parser.add_argument("question")
@@ -105,6 +121,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ,
     parser.add_argument("--top-k", type=int, default=4)
     parser.add_argument("--source", action="append", default=[], help="only this source (repeatable)")
     parser.add_argument("--langchain", action="store_true", help="retrieve through the LangChain retriever")
+    parser.add_argument("--outcome", choices=["accepted", "edited", "escalated", "rejected"], default="accepted",
+                        help="what became of the answer, reported to the service (a fallback reports itself)")
+    parser.add_argument("--edit-seconds", type=float, default=None, help="time spent correcting the answer")
     args = parser.parse_args(argv)
     base_url, key = env.get("FRESHNESS_API_URL", "http://127.0.0.1:8000"), env.get("FRESHNESS_KEY")
     if not key:
@@ -114,7 +133,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ,
     try:
         request_id, passages = retrieve(base_url, key, args.question, args.task_class, args.top_k, args.source)
     except InsufficientContext as exc:
-        return fallback(args.question, exc, out)
+        code = fallback(args.question, exc, out)
+        report_outcome(base_url, key, exc.request_id, "fallback", None, out)
+        return code
     except FreshnessAPIError as exc:
         print(f"error: the service answered {exc.status}: {exc.detail}", file=sys.stderr)
         return 1
@@ -127,6 +148,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] = os.environ,
     print("\n--- citations ---", file=out)
     for n, p in enumerate(passages, 1):
         print(citation(n, p), file=out)
+    if request_id != "-":
+        report_outcome(base_url, key, request_id, args.outcome, args.edit_seconds, out)
     return 0
 
 
