@@ -29,27 +29,24 @@ from freshness.cli.common import (
     sessions_for,
 )
 from freshness.cli.policy_commands import policy_group
+from freshness.cli.remote import api_options, service, store_held
 from freshness.errors import StoreLocked
 from freshness.trust.schemas import DryRunOut, ReplayOut, TrustReport
 
 T = TypeVar("T")
-api_url_option = click.option("--api-url", envvar="FRESHNESS_API_URL", default=None,
-                              help="Go through the running service (default: FRESHNESS_API_URL).")
-key_option = click.option("--key", envvar="FRESHNESS_KEY", default=None, help="API key for --api-url.")
 
 
 def _through_api(api_url: str, key: str | None, send: Callable[[Any], T]) -> T:
-    from freshness.client import FreshnessAPIError, FreshnessClient, FreshnessClientError
+    """One call through the running service; a refusal is one line with its status."""
+    from freshness.client import FreshnessAPIError, FreshnessClientError
 
-    if not key:
-        fail("--api-url needs an API key: pass --key or set FRESHNESS_KEY")
-    try:
-        with FreshnessClient(api_url, key, timeout=120) as client:
+    with service(api_url, key) as client:
+        try:
             return send(client)
-    except FreshnessAPIError as exc:
-        fail(exc.problem.detail if exc.problem is not None else str(exc))
-    except FreshnessClientError as exc:
-        fail(str(exc))
+        except FreshnessAPIError as exc:
+            fail(f"{exc.status}: {exc.detail}")
+        except FreshnessClientError as exc:
+            fail(str(exc))
 
 
 def _rate(value: float | None) -> str:
@@ -60,8 +57,7 @@ def _rate(value: float | None) -> str:
 @click.argument("request_id")
 @click.option("--policy", "which", type=click.Choice(["current", "recorded"]), default="current", show_default=True,
               help="Judge under the policy in force, or under the record's own policy version.")
-@api_url_option
-@key_option
+@api_options
 @json_option
 @handled
 def replay_command(request_id: str, which: str, api_url: str | None, key: str | None, as_json: bool) -> None:
@@ -96,9 +92,7 @@ def _replay_in_process(request_id: str, which: str) -> ReplayOut:
     try:
         runtime = open_runtime(settings)
     except StoreLocked:
-        fail("the embedded store is held by the running service; replay through it instead: "
-             f"freshness audit replay {request_id} --api-url http://{settings.host}:{settings.port} --key fk_... "
-             "(or set FRESHNESS_API_URL and FRESHNESS_KEY)")
+        fail(store_held(f"freshness audit replay {request_id}"))
     try:
         with read_scope(runtime.sessions) as session:
             return replay(runtime, session, request_id, "recorded" if which == "recorded" else "current",
@@ -112,8 +106,7 @@ def _replay_in_process(request_id: str, which: str) -> ReplayOut:
 @click.option("--since", required=True, help="RFC 3339, or a duration back from now (7d).")
 @click.option("--until", default=None, help="RFC 3339, or a duration back from now; default now.")
 @click.option("--task-class", "task_classes", multiple=True, help="Only this task class (repeatable).")
-@api_url_option
-@key_option
+@api_options
 @json_option
 @handled
 def dry_run_command(file: Path, since: str, until: str | None, task_classes: tuple[str, ...], api_url: str | None,
@@ -161,8 +154,7 @@ def _dry_run_in_process(text: str, since: str, until: str | None, task_classes: 
 @click.option("--by", type=click.Choice(["task_class", "source", "snapshot"]), default="task_class",
               show_default=True)
 @click.option("--task-class", default=None, help="Only retrievals of this task class.")
-@api_url_option
-@key_option
+@api_options
 @json_option
 @handled
 def trust_command(since: str, until: str | None, by: str, task_class: str | None, api_url: str | None,

@@ -56,6 +56,7 @@ def test_replay_while_serve_holds_the_store_points_to_the_api(cli, admin, reader
     _answered(admin, reader)
     refused = cli("audit", "replay", "q1")
     assert refused.exit_code == 1 and "held by the running service" in refused.output
+    assert "FRESHNESS_API_URL" in refused.output
 
 
 def test_replay_offline(cli, settings, clock, keys):
