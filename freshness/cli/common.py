@@ -63,9 +63,18 @@ def read_settings() -> Settings:
 
 
 def sessions_for(settings: Settings) -> sessionmaker[Session]:
+    """Sessions on an engine of this command; its connections close when the command ends.
+
+    A process ends with its command, but not one that runs commands in process (tests, an embedding
+    program): an engine left open there keeps its pooled connections, and PostgreSQL's connection
+    limit is soon reached."""
     from freshness.db import make_engine, make_session_factory
 
-    return make_session_factory(make_engine(settings.resolved_database_url))
+    engine = make_engine(settings.resolved_database_url)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(engine.dispose)
+    return make_session_factory(engine)
 
 
 def now() -> datetime:
