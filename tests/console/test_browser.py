@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 from sqlalchemy import text
 
 from freshness.app import create_app
@@ -31,8 +32,6 @@ def chromium() -> Iterator:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed; .ci/run installs it with apt-get")
         pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
@@ -110,37 +109,42 @@ def _open(chromium, base: str, **options):
     return context, page, requested
 
 
+def _follow(page, locator) -> None:
+    """Click what leads to another page and wait until that page has loaded."""
+    with page.expect_navigation():
+        locator.click()
+    page.wait_for_load_state()
+
+
 def _sign_in(page, base: str, key: str) -> None:
     page.goto(f"{base}/console/freshness")
     assert page.url.startswith(f"{base}/console/login")  # no session yet: sent to sign in
     page.get_by_label("API key").fill(key)
-    with page.expect_navigation():  # through the sign-in's redirect to the page that was asked for
-        page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
+    _follow(page, page.get_by_role("button", name="Sign in"))  # through the redirect to the page asked for
 
 
 def test_an_auditor_searches_and_opens_a_request(chromium, live, keys, shots):
     base = live["base"]
     context, page, requested = _open(chromium, base, viewport={"width": 1280, "height": 900})
     _sign_in(page, base, keys.auditor)
-    assert page.url == f"{base}/console/freshness"  # the page asked for before signing in
+    expect(page).to_have_url(f"{base}/console/freshness")  # the page asked for before signing in
     page.screenshot(path=str(shots / "console-freshness-board.png"), full_page=True)
-    assert page.locator("tbody tr").first.locator(".badge").inner_text() == "failing"
-    page.get_by_role("link", name="Requests").click()
+    expect(page.locator("tbody tr").first.locator(".badge")).to_have_text("failing")
+    _follow(page, page.get_by_role("link", name="Requests"))
     page.get_by_label("Task class").select_option("refund_decision")
-    page.get_by_role("button", name="Search").click()
+    _follow(page, page.get_by_role("button", name="Search"))
     rows = page.locator("tbody tr")
-    assert rows.count() == 1
-    rows.first.get_by_role("link").click()
-    assert page.url == f"{base}/console/requests/req-1"
-    assert page.get_by_role("heading", name="Request req-1").is_visible()
-    assert page.get_by_text("how many days to refund a kettle").is_visible()
-    assert page.get_by_text("verifies", exact=True).is_visible()
-    assert page.get_by_text("Refunds within 14 days of delivery.").is_visible()
+    expect(rows).to_have_count(1)
+    _follow(page, rows.first.get_by_role("link"))
+    expect(page).to_have_url(f"{base}/console/requests/req-1")
+    expect(page.get_by_role("heading", name="Request req-1")).to_be_visible()
+    expect(page.get_by_text("how many days to refund a kettle")).to_be_visible()
+    expect(page.get_by_text("verifies", exact=True)).to_be_visible()
+    expect(page.get_by_text("Refunds within 14 days of delivery.")).to_be_visible()
     page.screenshot(path=str(shots / "console-request.png"), full_page=True)
-    page.get_by_role("link", name="Replay against today's content").click()
-    assert page.get_by_role("heading", name="Replay of req-1").is_visible()
-    assert page.get_by_role("heading", name="Kept (3)").is_visible()
+    _follow(page, page.get_by_role("link", name="Replay against today's content"))
+    expect(page.get_by_role("heading", name="Replay of req-1")).to_be_visible()
+    expect(page.get_by_role("heading", name="Kept (3)")).to_be_visible()
     context.close()
     assert requested and all(url.startswith(base + "/") for url in requested), requested
 
@@ -149,22 +153,23 @@ def test_an_owner_compares_snapshots_and_rolls_back(chromium, live, keys, shots)
     base = live["base"]
     context, page, requested = _open(chromium, base, viewport={"width": 1280, "height": 900})
     _sign_in(page, base, keys.support)
-    page.get_by_role("link", name="Refund policy").click()
-    assert page.url == f"{base}/console/sources/refunds"
+    _follow(page, page.get_by_role("link", name="Refund policy"))
+    expect(page).to_have_url(f"{base}/console/sources/refunds")
     page.get_by_label("From (older)").select_option(live["v1"])
     page.get_by_label("To (newer)").select_option(live["v2"])
-    page.get_by_role("button", name="Compare").click()
-    changes = page.locator(".changes").inner_text()
-    assert "added gift-cards" in changes and "removed faq" in changes and "changed policy" in changes
-    page.get_by_role("link", name="show the text diff").click()
-    assert page.locator(".l-removed").inner_text() == "- Refunds within 30 days of delivery."
-    assert page.locator(".l-added").inner_text() == "+ Refunds within 14 days of delivery."
+    _follow(page, page.get_by_role("button", name="Compare"))
+    changes = page.locator(".changes")
+    for change in ["added gift-cards", "removed faq", "changed policy"]:
+        expect(changes).to_contain_text(change)
+    _follow(page, page.get_by_role("link", name="show the text diff"))
+    expect(page.locator(".l-removed")).to_have_text("- Refunds within 30 days of delivery.")
+    expect(page.locator(".l-added")).to_have_text("+ Refunds within 14 days of delivery.")
     page.screenshot(path=str(shots / "console-source-diff.png"), full_page=True)
-    page.get_by_role("link", name="Activate (roll back or forward)…").click()
-    assert page.get_by_role("heading", name="Activate snapshot 2026-10?").is_visible()
-    page.get_by_role("button", name="Yes, activate").click()
-    assert page.get_by_text("Done: the source was activated").is_visible()
-    assert page.locator("tr.current").inner_text().startswith("2026-10")
+    _follow(page, page.get_by_role("link", name="Activate (roll back or forward)…"))
+    expect(page.get_by_role("heading", name="Activate snapshot 2026-10?")).to_be_visible()
+    _follow(page, page.get_by_role("button", name="Yes, activate"))
+    expect(page.get_by_text("Done: the source was activated")).to_be_visible()
+    expect(page.locator("tr.current td").first).to_contain_text("2026-10")
     context.close()
     assert all(url.startswith(base + "/") for url in requested), requested
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {keys.admin}"}) as api:
