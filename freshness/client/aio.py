@@ -123,8 +123,10 @@ class AsyncFreshnessClient(AsyncUploadMethods):
                                                             include_retired=include_retired, limit=page_size,
                                                             cursor=cursor))
 
-    async def update_source(self, source_id: str, changes: SourceUpdate | Mapping[str, Any]) -> SourceOut:
-        return await self._send(calls.update_source(source_id, changes))
+    async def update_source(self, source_id: str, changes: SourceUpdate | Mapping[str, Any] | None = None,
+                            **fields: Any) -> SourceOut:
+        """`update_source("faq", title="Shipping FAQ")`, or the changes as a SourceUpdate or a mapping."""
+        return await self._send(calls.update_source(source_id, changes, fields))
 
     async def retire_source(self, source_id: str) -> SourceOut:
         return await self._send(calls.retire_source(source_id))

@@ -154,10 +154,12 @@ def source_page(*, owner: str | None, source_class: str | None, include_retired:
                                              "include_retired": include_retired, "limit": limit, "cursor": cursor})
 
 
-def update_source(source_id: str, changes: SourceUpdate | Mapping[str, Any]) -> Call[SourceOut]:
-    """Only the fields given are sent (a SourceUpdate leaves out those still UNSET): `uri=None` clears
-    the uri, a field left out keeps its value."""
-    body = changes if isinstance(changes, SourceUpdate) else dict(changes)
+def update_source(source_id: str, changes: SourceUpdate | Mapping[str, Any] | None,
+                  fields: Mapping[str, Any]) -> Call[SourceOut]:
+    """Only the fields given are sent (a SourceUpdate leaves out those still UNSET, keywords add to it):
+    `uri=None` clears the uri, a field left out keeps its value."""
+    given = msgspec.to_builtins(changes) if isinstance(changes, SourceUpdate) else dict(changes or {})
+    body = {**given, **fields}
     return Call("PATCH", f"/v1/sources/{_segment(source_id)}", SourceOut, body=body)
 
 

@@ -130,8 +130,10 @@ class FreshnessClient(UploadMethods):
                                                             include_retired=include_retired, limit=page_size,
                                                             cursor=cursor))
 
-    def update_source(self, source_id: str, changes: SourceUpdate | Mapping[str, Any]) -> SourceOut:
-        return self._send(calls.update_source(source_id, changes))
+    def update_source(self, source_id: str, changes: SourceUpdate | Mapping[str, Any] | None = None,
+                      **fields: Any) -> SourceOut:
+        """`update_source("faq", title="Shipping FAQ")`, or the changes as a SourceUpdate or a mapping."""
+        return self._send(calls.update_source(source_id, changes, fields))
 
     def retire_source(self, source_id: str) -> SourceOut:
         return self._send(calls.retire_source(source_id))

@@ -47,6 +47,9 @@ def test_an_owner_publishes_rolls_back_and_verifies(as_key, keys, clock):
     renamed = owner.update_source("refund-policy", SourceUpdate(title="Refunds and returns"))
     assert renamed.title == "Refunds and returns" and renamed.tags == ["refunds"]
     assert owner.update_source("refund-policy", {"tags": []}).tags == []
+    moved = owner.update_source("refund-policy", uri="https://help.example.com/refunds", metadata={"team": "support"})
+    assert moved.uri == "https://help.example.com/refunds" and moved.metadata == {"team": "support"}
+    assert moved.title == "Refunds and returns"
 
     retired = owner.retire_source("refund-policy")
     assert retired.retired_at is not None
