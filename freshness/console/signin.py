@@ -47,6 +47,9 @@ def login_page(request: Request, next: FromQuery[str] = "", signed_out: FromQuer
 @post("/login", include_in_schema=False, sync_to_thread=True, status_code=303)
 def sign_in(request: Request, data: Annotated[SignInForm, FORM], runtime: Service) -> Response:
     """The key is checked as the API checks a bearer key; the cookie then holds only the key's id."""
+    if not data.key.strip():
+        return page(request, "login.html", 401, next=data.next, signed_out=False,
+                    error="Enter your API key: fk_ followed by 32 or more characters.")
     try:
         with read_scope(runtime.sessions) as session:
             principal = authenticate(session, f"Bearer {data.key.strip()}")

@@ -133,6 +133,7 @@ def test_a_source_page_shows_its_timeline_and_a_document_diff(client, keys, refu
     assert "v1" in words and "v2" in words and "superseded" in words and "active" in words
     diff = client.get(f"/console/sources/refunds?base={refunds['v1']}&head={refunds['v2']}")
     words = _text(diff)
+    assert "1 added, 1 changed, 1 removed." in words
     assert "added new-terms" in words
     assert "removed old-faq" in words
     assert "changed policy" in words

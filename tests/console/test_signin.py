@@ -88,6 +88,13 @@ def test_a_wrong_key_is_refused_and_not_echoed(client, keys):
     assert client.get("/console/freshness", follow_redirects=False).status_code == 303
 
 
+def test_an_empty_key_is_asked_for_again(client):
+    form = client.get("/console/login")
+    answer = client.post("/console/login", data={"key": " ", "_csrf_token": csrf_token(form.text)})
+    assert answer.status_code == 401
+    assert "Enter your API key" in answer.text
+
+
 def test_a_revoked_key_loses_its_session_at_the_next_page(client, keys, settings, clock):
     sign_in(client, keys.auditor)
     assert client.get("/console/requests").status_code == 200
