@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
@@ -21,6 +23,7 @@ from freshness.client import (
     Unavailable,
 )
 from tests.client.live import serving_app
+from tests.loopback import serving
 
 
 def test_each_status_raises_its_class_with_the_problem_document(as_key, keys):
@@ -98,3 +101,26 @@ def test_no_service_at_the_address_is_unreachable(keys):
     with FreshnessClient(url, keys.reader, timeout=2) as client, pytest.raises(ServiceUnreachable) as down:
         client.retrieve("refund", "refund_decision")
     assert url in str(down.value)
+
+
+def test_a_service_that_does_not_answer_in_time_is_unreachable_and_not_asked_again():
+    released = threading.Event()
+    asked: list[str] = []
+
+    class Silent(BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.append(self.path)
+            released.wait(5)  # holds the answer past the client's timeout
+            self.send_response(503)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    with serving(Silent) as url:
+        try:
+            with FreshnessClient(url, "fk_key", timeout=0.2) as client, pytest.raises(ServiceUnreachable) as slow:
+                client.get_policy()
+        finally:
+            released.set()
+    assert asked == ["/v1/policy"] and "/v1/policy" in str(slow.value)
