@@ -12,6 +12,7 @@ from pathlib import Path
 
 from litestar import Router, get
 from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import ResponseHeader
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
@@ -35,6 +36,19 @@ HERE = Path(__file__).parent
 NOT_FORMS = [r"^/v1(/|$)", r"^/health$", r"^/ready$", r"^/metrics$", r"^/schema(/|$)"]
 
 
+# Pages show audit content and carry forms that change what is served: no other site may frame them (a
+# confirmation button under someone else's page), load anything into them, or find them in a cache.
+PAGE_HEADERS = [
+    ResponseHeader(name="Content-Security-Policy", value=(
+        "default-src 'none'; style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")),
+    ResponseHeader(name="X-Frame-Options", value="DENY"),
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
+    ResponseHeader(name="Cache-Control", value="no-store"),
+]
+
+
 @dataclass(frozen=True)
 class Console:
     router: Router
@@ -55,12 +69,14 @@ def console(settings: Settings) -> Console:
     """The console's routes, and the CSRF and template configuration the app needs for them."""
     keys = load_console_keys(settings)
     cookies = SessionCookies(keys.session, settings.console_secure_cookie)
-    signed_in = Router(path="/", guards=[cookies.guard], include_in_schema=False,
+    signed_in = Router(path="/", guards=[cookies.guard], include_in_schema=False, response_headers=PAGE_HEADERS,
                        route_handlers=[home, board, RequestPages, replay_page, SourcePages, SnapshotPages])
+    signing = Router(path="/", route_handlers=[login_page, sign_in, sign_out], response_headers=PAGE_HEADERS,
+                     include_in_schema=False)
     router = Router(
         path="/console",
         route_handlers=[
-            login_page, sign_in, sign_out, signed_in,
+            signing, signed_in,
             create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False,
                                        name="console-static"),
         ],

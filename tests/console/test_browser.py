@@ -106,6 +106,9 @@ def _open(chromium, base: str, **options):
     page = context.new_page()
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
+    # The browser reports what the pages' Content-Security-Policy blocked as console errors: there must be none.
+    page.on("console", lambda message: requested.append(f"console {message.type}: {message.text}")
+            if message.type == "error" else None)
     return context, page, requested
 
 

@@ -88,6 +88,16 @@ def test_a_wrong_key_is_refused_and_not_echoed(client, keys):
     assert client.get("/console/freshness", follow_redirects=False).status_code == 303
 
 
+def test_pages_may_not_be_framed_cached_or_load_from_elsewhere(client, keys):
+    sign_in(client, keys.reader)
+    for path in ["/console/login", "/console/freshness"]:
+        headers = client.get(path).headers
+        policy = headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy and "form-action 'self'" in policy
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == "no-store"
+
+
 def test_an_empty_key_is_asked_for_again(client):
     form = client.get("/console/login")
     answer = client.post("/console/login", data={"key": " ", "_csrf_token": csrf_token(form.text)})
