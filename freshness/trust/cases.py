@@ -8,9 +8,12 @@ age, past the warning age, or neither. Each case is judged once here, in Python,
 band; the database only compares each row's age with the case's limits, which is what lets a million
 records be judged in seconds.
 
-Ages are recorded in whole seconds, floored. A chunk recorded `stale` at exactly its recorded max age
-had passed it by a fraction of a second, so it is taken as half a second older than recorded: it is
-past any limit equal to its recorded age, as it was past the one it was judged by.
+Ages are recorded in whole seconds, floored: the exact age was in [age, age + 1). The recorded verdict
+tells which end to take. A chunk recorded `fresh` may have been exactly its age; one recorded `stale`
+was past its max age, so more than its whole seconds; one recorded `warn` was past its warning age
+and within its max age, so more than its whole seconds unless they equal that max age. The row is
+taken as half a second older than recorded when it must have been, so the policy that judged it
+judges it the same, and any other limit equal to its recorded age is judged as the exact age would be.
 """
 
 from __future__ import annotations
@@ -70,10 +73,11 @@ def code_of_row(policy: Policy, task_class: ColumnElement, chunks: FromClause,
     `leaf` turns a code into what the expression yields for it (by default the code itself), so that a
     caller that sums something per code evaluates the cases once per row, not once per sum."""
     age, recorded = chunks.c.age_seconds, chunks.c.freshness
-    past = and_(recorded == "stale", age == chunks.c.max_age_seconds)
+    # More than its whole seconds old (see the module docstring).
+    fraction = or_(recorded == "stale", and_(recorded == "warn", age != chunks.c.max_age_seconds))
 
     def passed(limit: int | None) -> ColumnElement[bool]:
-        return false() if limit is None else or_(age > limit, and_(age == limit, past))
+        return false() if limit is None else or_(age > limit, and_(age == limit, fraction))
 
     by_task = {}
     for task_name, task in sorted(policy.task_classes.items()):

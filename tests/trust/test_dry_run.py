@@ -110,8 +110,10 @@ STEPS = st.lists(st.tuples(ADVANCES, st.sampled_from(["refund_decision", "order_
 
 @hypothesis_settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS)
-# Half a second past the max age: recorded stale at an age of exactly the max age in whole seconds.
+# Half a second past the max age, or the warning age: recorded stale, or warn, at an age of exactly that
+# limit in whole seconds.
 @example(steps=[(0.5, "refund_decision", "refund days", 1), (7 * 86400, "refund_decision", "refund days", 1)])
+@example(steps=[(0.5, "general_question", "refund days", 1), (5 * 86400, "general_question", "refund days", 1)])
 def test_the_policy_that_judged_the_traffic_changes_nothing(admin, reader, clock, steps):
     started = clock.advance(seconds=1).isoformat()  # after the records of the examples before
     tag = str(abs(hash((started, tuple(steps)))))[:10]
