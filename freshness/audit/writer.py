@@ -89,39 +89,60 @@ def build_content(record: RecordInput) -> dict[str, Any]:
     }
 
 
-# Core statements built once; the ORM unit of work costs more than the rows it writes.
-_LOCK_HEAD = select(AuditChainHead.seq, AuditChainHead.last_hash).where(AuditChainHead.id == 1).with_for_update()
+# Core statements built once and run on the session's connection; the ORM unit of work, and the ORM's
+# handling of each execution, cost more than the rows they write.
+_HEAD = cast(Table, AuditChainHead.__table__)
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
 _INSERT_RECORD = cast(Table, Retrieval.__table__).insert()
 _INSERT_CHUNKS = cast(Table, RetrievalChunk.__table__).insert()
-_MOVE_HEAD = (
-    cast(Table, AuditChainHead.__table__).update()
-    .where(AuditChainHead.__table__.c.id == 1)
-    .values(seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
-)
+_MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
 
 
 def write_record(session: Session, record: RecordInput) -> tuple[int, str]:
     """Append the record to the chain in the caller's transaction; returns its seq and hash."""
-    content = build_content(record)
+    return write_records(session, [record])[0]
+
+
+def write_records(session: Session, records: list[RecordInput]) -> list[tuple[int, str]]:
+    """Append the records to the chain, in order, in the caller's transaction; returns each one's seq and hash.
+
+    The head is locked and moved once, and the records and their chunk rows are written by one statement
+    each, however many records there are."""
+    conn = session.connection()
     # Locking the head row serialises audit writes, so the chain stays linear across threads and replicas.
-    head = session.execute(_LOCK_HEAD).first()
+    head = conn.execute(_LOCK_HEAD).first()
     if head is None:
         raise RuntimeError("the audit chain head is missing; run `freshness db upgrade`")
-    seq = head.seq + 1
-    digest = record_hash(head.last_hash, content)
-    session.execute(_INSERT_RECORD, [{
-        "request_id": record.request_id,
-        "seq": seq,
-        "served_at": record.served_at,
-        "task_class": record.task_class,
-        "status": record.status,
-        "policy_version": record.policy_version,
-        "key_id": record.principal.key_id,
-        "content": content,
-        "prev_hash": head.last_hash,
-        "record_hash": digest,
-    }])
-    rows = [
+    seq, last = head.seq, head.last_hash
+    rows: list[dict[str, Any]] = []
+    chunk_rows: list[dict[str, Any]] = []
+    written = []
+    for record in records:
+        content = build_content(record)
+        seq, prev, last = seq + 1, last, record_hash(last, content)
+        rows.append({
+            "request_id": record.request_id,
+            "seq": seq,
+            "served_at": record.served_at,
+            "task_class": record.task_class,
+            "status": record.status,
+            "policy_version": record.policy_version,
+            "key_id": record.principal.key_id,
+            "content": content,
+            "prev_hash": prev,
+            "record_hash": last,
+        })
+        chunk_rows += _chunk_rows(record, seq)
+        written.append((seq, last))
+    conn.execute(_INSERT_RECORD, rows)
+    if chunk_rows:
+        conn.execute(_INSERT_CHUNKS, chunk_rows)
+    conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": last})
+    return written
+
+
+def _chunk_rows(record: RecordInput, seq: int) -> list[dict[str, Any]]:
+    return [
         {"request_id": record.request_id, "seq": seq, "kind": "served", "rank": c.rank, "chunk_id": c.chunk_id,
          "source_id": c.source.id, "snapshot_id": c.snapshot.id, "freshness": c.freshness,
          "source_class": c.source.source_class,
@@ -134,10 +155,6 @@ def write_record(session: Session, record: RecordInput) -> tuple[int, str]:
          "age_seconds": c.age_seconds, "max_age_seconds": c.max_age_seconds, "score": None}
         for c in record.rejected
     ]
-    if rows:
-        session.execute(_INSERT_CHUNKS, rows)
-    session.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
-    return seq, digest
 
 
 class GroupCommit:
@@ -201,15 +218,18 @@ class GroupCommit:
         with session_scope(self._sessions) as session:
             active = self._still_active(session, set().union(*(item.snapshot_ids for item in batch)))
             for item in batch:
-                item.written = item.snapshot_ids <= active and item.write(session)
+                item.written = item.snapshot_ids <= active
+            records = [item.record() for item in batch if item.written]
+            if records:
+                write_records(session, records)
 
 
 @dataclass
 class PendingRecord:
-    """One retrieval's record: written only if every snapshot of `snapshot_ids` is still active; then
-    `write` appends it in the given session (and may still refuse it by returning False)."""
+    """One retrieval's record: written only if every snapshot of `snapshot_ids` is still active. `record`
+    makes it, once the transaction that will hold it is open (it may refuse by raising)."""
 
-    write: Callable[[Session], bool]
+    record: Callable[[], RecordInput]
     snapshot_ids: frozenset[str] = frozenset()
     written: bool = False
     finished: bool = False

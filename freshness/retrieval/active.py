@@ -15,20 +15,24 @@ activation holds, and no cycle of waits can form.
 from __future__ import annotations
 
 from collections.abc import Set
+from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from freshness.models import Snapshot, SnapshotState, Source
 
+_SOURCES = cast(Table, Source.__table__)
+_SNAPSHOTS = cast(Table, Snapshot.__table__)
+# On the tables and run on the session's connection: the ORM's handling of an execution costs more than the read.
 _STILL_ACTIVE = (
-    select(Snapshot.id)
-    .join(Source, Source.active_snapshot_id == Snapshot.id)
-    .where(Source.retired_at.is_(None), Snapshot.state == SnapshotState.ACTIVE,
-           Snapshot.id.in_(bindparam("ids", expanding=True)))
+    select(_SNAPSHOTS.c.id)
+    .select_from(_SNAPSHOTS.join(_SOURCES, _SOURCES.c.active_snapshot_id == _SNAPSHOTS.c.id))
+    .where(_SOURCES.c.retired_at.is_(None), _SNAPSHOTS.c.state == SnapshotState.ACTIVE.value,
+           _SNAPSHOTS.c.id.in_(bindparam("ids", expanding=True)))
 )
 # Locks the source rows only, in id order: the order every writer takes them (source row, then its snapshots).
-_STILL_ACTIVE_LOCKED = _STILL_ACTIVE.order_by(Source.id).with_for_update(read=True, of=Source)
+_STILL_ACTIVE_LOCKED = _STILL_ACTIVE.order_by(_SOURCES.c.id).with_for_update(read=True, of=_SOURCES)
 
 
 def still_active(session: Session, snapshot_ids: Set[str]) -> frozenset[str]:
@@ -36,4 +40,4 @@ def still_active(session: Session, snapshot_ids: Set[str]) -> frozenset[str]:
     if not snapshot_ids:
         return frozenset()
     query = _STILL_ACTIVE_LOCKED if session.get_bind().dialect.name == "postgresql" else _STILL_ACTIVE
-    return frozenset(session.scalars(query, {"ids": sorted(snapshot_ids)}))
+    return frozenset(session.connection().scalars(query, {"ids": sorted(snapshot_ids)}))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from freshness.audit.record import SnapshotFacts, SourceFacts
@@ -79,25 +79,30 @@ class Answer:
         return {served.candidate.snapshot.id for served in self.served}
 
 
-# Statements built once: building a select costs more than running it on SQLite.
-_ACTIVE = (
-    select(Snapshot.id)
-    .join(Source, Source.active_snapshot_id == Snapshot.id)
-    .where(Source.retired_at.is_(None), Snapshot.state == SnapshotState.ACTIVE)
-)
-_ACTIVE_OF_CLASSES = _ACTIVE.where(Source.source_class.in_(bindparam("classes", expanding=True)))
+# Statements built once, on the tables rather than the mapped classes and run on the session's connection:
+# a select costs more to build than to run on SQLite, and the ORM's handling of each execution (its
+# compile plugin, its result machinery) cost more than the statements themselves.
+_SOURCES = cast(Table, Source.__table__)
+_SNAPSHOTS = cast(Table, Snapshot.__table__)
+_CHUNK_ROWS = cast(Table, Chunk.__table__)
+_DOCUMENTS = cast(Table, Document.__table__)
+_ACTIVE_JOIN = _SNAPSHOTS.join(_SOURCES, _SOURCES.c.active_snapshot_id == _SNAPSHOTS.c.id)
+_LIVE_ACTIVE = (_SOURCES.c.retired_at.is_(None), _SNAPSHOTS.c.state == SnapshotState.ACTIVE.value)
+_ACTIVE = select(_SNAPSHOTS.c.id).select_from(_ACTIVE_JOIN).where(*_LIVE_ACTIVE)
+_ACTIVE_OF_CLASSES = _ACTIVE.where(_SOURCES.c.source_class.in_(bindparam("classes", expanding=True)))
 _CANDIDATES = (
-    select(Source.id, Source.title, Source.owner, Source.uri, Source.source_class,
-           Snapshot.id, Snapshot.version, Snapshot.captured_at, Snapshot.verified_at, Snapshot.valid_until,
-           Snapshot.content_hash)
-    .join(Source, Source.active_snapshot_id == Snapshot.id)
-    .where(Snapshot.id.in_(bindparam("ids", expanding=True)), Source.retired_at.is_(None),
-           Snapshot.state == SnapshotState.ACTIVE)
+    select(_SOURCES.c.id, _SOURCES.c.title, _SOURCES.c.owner, _SOURCES.c.uri, _SOURCES.c.source_class,
+           _SNAPSHOTS.c.id, _SNAPSHOTS.c.version, _SNAPSHOTS.c.captured_at, _SNAPSHOTS.c.verified_at,
+           _SNAPSHOTS.c.valid_until, _SNAPSHOTS.c.content_hash)
+    .select_from(_ACTIVE_JOIN)
+    .where(_SNAPSHOTS.c.id.in_(bindparam("ids", expanding=True)), *_LIVE_ACTIVE)
 )
 _CHUNKS = (
-    select(Chunk.chunk_id, Chunk.snapshot_id, Chunk.document_id, Chunk.text, Chunk.content_hash, Document.uri)
-    .outerjoin(Document, (Document.snapshot_id == Chunk.snapshot_id) & (Document.document_id == Chunk.document_id))
-    .where(Chunk.chunk_id.in_(bindparam("ids", expanding=True)))
+    select(_CHUNK_ROWS.c.chunk_id, _CHUNK_ROWS.c.snapshot_id, _CHUNK_ROWS.c.document_id, _CHUNK_ROWS.c.text,
+           _CHUNK_ROWS.c.content_hash, _DOCUMENTS.c.uri)
+    .select_from(_CHUNK_ROWS.outerjoin(_DOCUMENTS, (_DOCUMENTS.c.snapshot_id == _CHUNK_ROWS.c.snapshot_id)
+                                       & (_DOCUMENTS.c.document_id == _CHUNK_ROWS.c.document_id)))
+    .where(_CHUNK_ROWS.c.chunk_id.in_(bindparam("ids", expanding=True)))
 )
 
 
@@ -124,8 +129,8 @@ def active_snapshot_ids(session: Session, task: TaskClass, body: RetrieveRequest
     plain = filters is None or not (filters.tags or filters.source_ids or filters.source_classes)
     if plain and among is None:
         if task.source_classes is None:
-            return set(session.scalars(_ACTIVE))
-        return set(session.scalars(_ACTIVE_OF_CLASSES, {"classes": list(task.source_classes)}))
+            return set(session.connection().scalars(_ACTIVE))
+        return set(session.connection().scalars(_ACTIVE_OF_CLASSES, {"classes": list(task.source_classes)}))
     with_tags = filters is not None and bool(filters.tags)
     query = (
         select(Snapshot.id, Source.tags) if with_tags else select(Snapshot.id)
@@ -179,7 +184,7 @@ def _ranked(session: Session, hits: list[Hit], active: set[str]) -> list[Candida
     if not snapshot_ids:
         return []
     facts = {row[5]: (SourceFacts(*row[:5]), SnapshotFacts(*row[5:]))
-             for row in session.execute(_CANDIDATES, {"ids": sorted(snapshot_ids)})}
+             for row in session.connection().execute(_CANDIDATES, {"ids": sorted(snapshot_ids)})}
     return [Candidate(hit, *facts[hit.payload["snapshot_id"]]) for hit in hits
             if hit.payload.get("snapshot_id") in facts]
 
@@ -260,5 +265,5 @@ def _rejected(candidate: Candidate, verdict: Verdict) -> Rejected:
 
 def _chunk_rows(session: Session, chunk_ids: list[str]) -> dict:
     """chunk id -> (chunk_id, snapshot_id, document_id, text, content_hash, uri of its document)."""
-    rows = session.execute(_CHUNKS, {"ids": chunk_ids})
+    rows = session.connection().execute(_CHUNKS, {"ids": chunk_ids})
     return {row.chunk_id: row for row in rows}

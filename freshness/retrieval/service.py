@@ -30,12 +30,13 @@ import logging
 import math
 import re
 import time
+from typing import cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from freshness.audit.writer import GroupCommit, PendingRecord, write_record
+from freshness.audit.record import RecordInput
+from freshness.audit.writer import GroupCommit, PendingRecord
 from freshness.auth.keys import Principal
 from freshness.db import read_scope, session_scope
 from freshness.dbfaults import DatabaseUnavailable, as_unavailable, backoff, is_transient, is_unavailable
@@ -99,7 +100,10 @@ def _validate(body: RetrieveRequest, policy: Policy, max_query: int, dense_size:
     return task
 
 
-_REQUEST_ID_USED = select(Retrieval.request_id).where(Retrieval.request_id == bindparam("request_id"))
+_RETRIEVALS = cast(Table, Retrieval.__table__)
+_REQUEST_ID_USED = select(_RETRIEVALS.c.request_id).where(_RETRIEVALS.c.request_id == bindparam("request_id"))
+
+
 def retrieve(runtime: Runtime, principal: Principal, body: RetrieveRequest, header_request_id: str | None,
              policy: Policy | None = None) -> RetrieveResponse:
     """The retrieve use case in-process; `policy`: the one this request runs under (default: the one in force now)."""
@@ -114,9 +118,11 @@ def answer_request(runtime: Runtime, principal: Principal, body: RetrieveRequest
     dense_size = _dense_size(runtime) if body.vector is not None or runtime.embedder is not None else None
     task = _validate(body, policy, runtime.settings.max_query_length, dense_size)
 
+    supplied = body.request_id is not None or header_request_id is not None
     try:
         with readers:  # a publisher in this process hands the GIL over while retrievals are going on
-            return _retrieve_and_record(runtime, principal, body, task, policy, request_id, dense_size, started)
+            return _retrieve_and_record(runtime, principal, body, task, policy, request_id, supplied, dense_size,
+                                        started)
     except IntegrityError as exc:
         with session_scope(runtime.sessions) as session:
             reused = session.get(Retrieval, request_id) is not None
@@ -137,13 +143,15 @@ def _group_commit(runtime: Runtime) -> GroupCommit:
 
 
 def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveRequest, task: TaskClass,
-                         policy: Policy, request_id: str, dense_size: int | None, started: float) -> Answer:
+                         policy: Policy, request_id: str, supplied: bool, dense_size: int | None,
+                         started: float) -> Answer:
     budget = runtime.settings.db_timeout
     for attempt in range(ATTEMPTS - 1):
         if attempt and time.perf_counter() - started >= budget:
             break  # no time for another race: the locked attempt answers 503 at once
         with read_scope(runtime.sessions) as session:
-            if session.scalar(_REQUEST_ID_USED, {"request_id": request_id}) is not None:
+            # An id the service made is new (a ULID); only one the client chose may be in use already.
+            if supplied and session.connection().scalar(_REQUEST_ID_USED, {"request_id": request_id}) is not None:
                 raise Conflict(f"request id {request_id!r} is in use; send another one or none")
             made = answer(runtime, session, body, task, policy, request_id, dense_size)
         try:
@@ -170,7 +178,7 @@ def _pending_record(runtime: Runtime, made: Answer, principal: Principal, body: 
     served = made.served_snapshot_ids
     tries = 0
 
-    def append(session: Session) -> bool:
+    def record() -> RecordInput:
         nonlocal tries
         tries += 1
         if tries > 1 and time.perf_counter() - started > budget:
@@ -179,11 +187,9 @@ def _pending_record(runtime: Runtime, made: Answer, principal: Principal, body: 
             raise DatabaseUnavailable("the audit record could not be written within FRESHNESS_DB_TIMEOUT,"
                                       " so no context is served; retry shortly")
         latency_ms = int((time.perf_counter() - started) * 1000)
-        write_record(session, record_input(made, principal, body, task, runtime.settings.hash_query_text,
-                                           latency_ms))
-        return True
+        return record_input(made, principal, body, task, runtime.settings.hash_query_text, latency_ms)
 
-    return PendingRecord(append, frozenset(served))
+    return PendingRecord(record, frozenset(served))
 
 
 def _dense_size(runtime: Runtime) -> int | None:

@@ -17,23 +17,22 @@ a process killed midway leaves it `ingesting`, and `recover_unfinished` cleans i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
-from freshness.db import Base, read_scope, session_scope, transaction
+from freshness.db import Base, read_scope, transaction
 from freshness.errors import Conflict, InvalidInput
 from freshness.ids import new_chunk_id, new_snapshot_id
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
 from freshness.sources import lifecycle
+from freshness.sources.indexing import PlannedChunk, Progress, index_chunks
 from freshness.sources.prepare import PreparedSnapshot, check_envelope, fingerprint, prepare
 from freshness.sources.schemas import PublishRequest, PublishResult, PublishStats
 from freshness.sources.service import active_snapshot, get_source
@@ -44,30 +43,15 @@ from freshness.sources.unfinished import (
     recover_unfinished,  # noqa: F401  (app and CLI import it from here)
 )
 from freshness.sources.views import snapshot_out
-from freshness.vectorstore import ChunkPoint, SparseVec
-from freshness.vectorstore.embedders import bm25_document
-from freshness.vectorstore.handover import hand_over
 
-Progress = Callable[[int, int], None]
 # Retrievals write their audit records between these transactions (SQLite has one writer at a time).
 CHUNK_ROWS_PER_TRANSACTION = 1_000
-YIELD_EVERY = 8  # chunks embedded between voluntary GIL hand-overs
 FINGERPRINT = "documents_fingerprint"  # in a snapshot's stats: prepare.fingerprint of its last accepted body
 _ACTIVE_FINGERPRINT = (
     select(Snapshot.stats, Snapshot.valid_until)
     .join(Source, Source.active_snapshot_id == Snapshot.id)
     .where(Source.id == bindparam("source_id"))
 )
-
-
-@dataclass
-class _PlannedChunk:
-    chunk_id: str
-    document_id: str
-    position: int
-    text: str
-    content_hash: str
-    vector: list[float] | None
 
 
 def publish(
@@ -87,7 +71,7 @@ def publish(
 
     ended: list[str] = []
 
-    def begin(session: Session) -> tuple[Source, Snapshot, int | None, list[_PlannedChunk], list[dict]]:
+    def begin(session: Session) -> tuple[Source, Snapshot, int | None, list[PlannedChunk], list[dict]]:
         # Source row first, then its snapshots: the one lock order of every writer and of retrieval.
         source = get_source(session, source_id, for_update=True)
         require_owner(principal, source.owner)
@@ -130,7 +114,7 @@ def publish(
         if dense_size is not None:
             # Only now that the size is committed: a refused publish must not leave the store set up for it.
             runtime.store.ensure_dense(dense_size)
-        embedded, reused = _index(runtime, source, snapshot, planned, dense_size, progress)
+        embedded, reused = index_chunks(runtime, source, snapshot, planned, dense_size, progress)
         snapshot = transaction(runtime.sessions, lambda session: _activate_new(
             session, runtime, reserved_id, source_id, embedded, reused, started, sent))
     except BaseException as exc:
@@ -171,7 +155,7 @@ def _settle_dense_size(session: Session, prepared: PreparedSnapshot) -> int | No
 
 def _reserve(
     session: Session, source: Source, prepared: PreparedSnapshot, now: datetime, dense_size: int | None
-) -> tuple[Snapshot, int | None, list[_PlannedChunk], list[dict]]:
+) -> tuple[Snapshot, int | None, list[PlannedChunk], list[dict]]:
     snapshot = Snapshot(
         id=new_snapshot_id(),
         source_id=source.id,
@@ -194,7 +178,7 @@ def _reserve(
         session.flush()
     except IntegrityError as exc:
         raise Conflict(f"a publish of source {source_id!r} is already in progress; retry when it ends") from exc
-    planned: list[_PlannedChunk] = []
+    planned: list[PlannedChunk] = []
     documents = []
     chunk_rows = []
     for position, doc in enumerate(prepared.documents):
@@ -211,7 +195,7 @@ def _reserve(
             )
         )
         for index, (text, digest) in enumerate(zip(doc.chunks, doc.chunk_hashes, strict=True)):
-            chunk = _PlannedChunk(
+            chunk = PlannedChunk(
                 chunk_id=new_chunk_id(),
                 document_id=doc.id,
                 position=index,
@@ -238,95 +222,6 @@ def _reserve(
 def _columns(model: type[Base], row: dict) -> dict:
     """Attribute names to column names (metadata_ is stored as `metadata`)."""
     return {model.__mapper__.attrs[key].columns[0].name: value for key, value in row.items()}
-
-
-def _reusable(runtime: Runtime, source_id: str, hashes: set[str]) -> dict[str, str]:
-    """content hash -> a point id of the same text in a retained snapshot of this source."""
-    with read_scope(runtime.sessions) as session:
-        rows = session.execute(
-            select(Chunk.content_hash, Chunk.chunk_id)
-            .join(Snapshot, Snapshot.id == Chunk.snapshot_id)
-            .where(
-                Chunk.source_id == source_id,
-                Snapshot.state.in_([SnapshotState.ACTIVE, SnapshotState.SUPERSEDED]),
-            )
-        )
-        found: dict[str, str] = {}
-        for digest, chunk_id in rows:
-            if digest in hashes and digest not in found:
-                found[digest] = chunk_id
-    return found
-
-
-def _index(
-    runtime: Runtime,
-    source: Source,
-    snapshot: Snapshot,
-    planned: list[_PlannedChunk],
-    dense_size: int | None,
-    progress: Progress | None,
-) -> tuple[int, int]:
-    store = runtime.store
-    batch_size = max(1, runtime.settings.write_batch)
-    reusable = _reusable(runtime, source.id, {c.content_hash for c in planned})
-    embedded = reused = 0
-    last_beat = time.monotonic()
-    # The source's part of every point's payload, built once: reading an ORM row's attributes costs more
-    # than copying a dict.
-    common = lifecycle.point_payload(source, snapshot.id, "", "")
-    for start in range(0, len(planned), batch_size):
-        batch = planned[start : start + batch_size]
-        old_ids = [reusable[c.content_hash] for c in batch if c.content_hash in reusable]
-        old_vectors = store.vectors(old_ids)
-        points: list[ChunkPoint] = []
-        to_embed: list[int] = []
-        for chunk in batch:
-            old = old_vectors.get(reusable.get(chunk.content_hash, ""))
-            sparse: SparseVec
-            dense = chunk.vector
-            if old is not None and (dense is not None or old[1] is not None or runtime.embedder is None):
-                sparse = old[0]
-                dense = dense if dense is not None else old[1]
-                reused += 1
-            else:
-                if embedded % YIELD_EVERY == 0:
-                    hand_over()  # to a waiting retrieval now, not after the 5 ms switch interval
-                sparse = bm25_document(chunk.text)
-                embedded += 1
-                if dense is None and runtime.embedder is not None:
-                    to_embed.append(len(points))
-            payload = {**common, "tags": list(common["tags"]), "chunk_id": chunk.chunk_id,
-                       "document_id": chunk.document_id}
-            points.append(ChunkPoint(chunk.chunk_id, sparse, dense, payload))
-        if to_embed:
-            vectors = runtime.embedder.embed([batch[i].text for i in to_embed])  # type: ignore[union-attr]
-            size = dense_size or (len(vectors[0]) if vectors else None)
-            if size is not None and dense_size is None:
-                dense_size = _settle_embedder_size(runtime, size)
-            for i, vector in zip(to_embed, vectors, strict=True):
-                if len(vector) != dense_size:
-                    raise InvalidInput(f"the embedder returned dimension {len(vector)}, expected {dense_size}")
-                points[i].dense = vector
-        store.upsert(points)
-        if progress is not None:
-            progress(min(start + batch_size, len(planned)), len(planned))
-        if time.monotonic() - last_beat > 2:
-            _heartbeat(runtime, snapshot.id)
-            last_beat = time.monotonic()
-    return embedded, reused
-
-
-def _settle_embedder_size(runtime: Runtime, size: int) -> int:
-    size = transaction(runtime.sessions, lambda session: lifecycle.settle_dense_size(session, size))
-    runtime.store.ensure_dense(size)
-    return size
-
-
-def _heartbeat(runtime: Runtime, snapshot_id: str) -> None:
-    with session_scope(runtime.sessions) as session:
-        session.execute(
-            update(Snapshot).where(Snapshot.id == snapshot_id).values(heartbeat_at=runtime.clock.now())
-        )
 
 
 def _activate_new(

@@ -1,0 +1,125 @@
+"""Step 2 of a publish (sources.publish): the reserved snapshot's chunks written to the store in small
+batches, the vectors of chunks this source already has reused instead of embedded again.
+
+Nothing written here is served before the snapshot is activated; a failure leaves the snapshot to be
+marked failed and its points deleted by the caller.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from freshness.db import read_scope, session_scope, transaction
+from freshness.errors import InvalidInput
+from freshness.models import Chunk, Snapshot, SnapshotState, Source
+from freshness.runtime import Runtime
+from freshness.sources import lifecycle
+from freshness.vectorstore import ChunkPoint, SparseVec
+from freshness.vectorstore.embedders import bm25_document
+from freshness.vectorstore.handover import hand_over
+
+Progress = Callable[[int, int], None]
+YIELD_EVERY = 8  # chunks embedded between voluntary GIL hand-overs
+
+
+@dataclass
+class PlannedChunk:
+    chunk_id: str
+    document_id: str
+    position: int
+    text: str
+    content_hash: str
+    vector: list[float] | None
+
+
+def _reusable(runtime: Runtime, source_id: str, hashes: set[str]) -> dict[str, str]:
+    """content hash -> a point id of the same text in a retained snapshot of this source."""
+    with read_scope(runtime.sessions) as session:
+        rows = session.execute(
+            select(Chunk.content_hash, Chunk.chunk_id)
+            .join(Snapshot, Snapshot.id == Chunk.snapshot_id)
+            .where(
+                Chunk.source_id == source_id,
+                Snapshot.state.in_([SnapshotState.ACTIVE, SnapshotState.SUPERSEDED]),
+            )
+        )
+        found: dict[str, str] = {}
+        for digest, chunk_id in rows:
+            if digest in hashes and digest not in found:
+                found[digest] = chunk_id
+    return found
+
+
+def index_chunks(
+    runtime: Runtime,
+    source: Source,
+    snapshot: Snapshot,
+    planned: list[PlannedChunk],
+    dense_size: int | None,
+    progress: Progress | None,
+) -> tuple[int, int]:
+    store = runtime.store
+    batch_size = max(1, runtime.settings.write_batch)
+    reusable = _reusable(runtime, source.id, {c.content_hash for c in planned})
+    embedded = reused = 0
+    last_beat = time.monotonic()
+    # The source's part of every point's payload, built once: reading an ORM row's attributes costs more
+    # than copying a dict.
+    common = lifecycle.point_payload(source, snapshot.id, "", "")
+    for start in range(0, len(planned), batch_size):
+        batch = planned[start : start + batch_size]
+        old_ids = [reusable[c.content_hash] for c in batch if c.content_hash in reusable]
+        old_vectors = store.vectors(old_ids)
+        points: list[ChunkPoint] = []
+        to_embed: list[int] = []
+        for chunk in batch:
+            old = old_vectors.get(reusable.get(chunk.content_hash, ""))
+            sparse: SparseVec
+            dense = chunk.vector
+            if old is not None and (dense is not None or old[1] is not None or runtime.embedder is None):
+                sparse = old[0]
+                dense = dense if dense is not None else old[1]
+                reused += 1
+            else:
+                if embedded % YIELD_EVERY == 0:
+                    hand_over()  # to a waiting retrieval now, not after the 5 ms switch interval
+                sparse = bm25_document(chunk.text)
+                embedded += 1
+                if dense is None and runtime.embedder is not None:
+                    to_embed.append(len(points))
+            payload = {**common, "tags": list(common["tags"]), "chunk_id": chunk.chunk_id,
+                       "document_id": chunk.document_id}
+            points.append(ChunkPoint(chunk.chunk_id, sparse, dense, payload))
+        if to_embed:
+            vectors = runtime.embedder.embed([batch[i].text for i in to_embed])  # type: ignore[union-attr]
+            size = dense_size or (len(vectors[0]) if vectors else None)
+            if size is not None and dense_size is None:
+                dense_size = _settle_embedder_size(runtime, size)
+            for i, vector in zip(to_embed, vectors, strict=True):
+                if len(vector) != dense_size:
+                    raise InvalidInput(f"the embedder returned dimension {len(vector)}, expected {dense_size}")
+                points[i].dense = vector
+        store.upsert(points)
+        if progress is not None:
+            progress(min(start + batch_size, len(planned)), len(planned))
+        if time.monotonic() - last_beat > 2:
+            _heartbeat(runtime, snapshot.id)
+            last_beat = time.monotonic()
+    return embedded, reused
+
+
+def _settle_embedder_size(runtime: Runtime, size: int) -> int:
+    size = transaction(runtime.sessions, lambda session: lifecycle.settle_dense_size(session, size))
+    runtime.store.ensure_dense(size)
+    return size
+
+
+def _heartbeat(runtime: Runtime, snapshot_id: str) -> None:
+    with session_scope(runtime.sessions) as session:
+        session.execute(
+            update(Snapshot).where(Snapshot.id == snapshot_id).values(heartbeat_at=runtime.clock.now())
+        )
