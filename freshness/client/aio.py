@@ -11,6 +11,7 @@ import httpx
 
 from freshness.audit.schemas import AuditRecord, AuditSummary, ChainReport, Checkpoint, PublicKey
 from freshness.client import calls
+from freshness.client.areas import AuditCalls, PolicyCalls, SnapshotCalls, SourceCalls
 from freshness.client.calls import AuditFilters, Call, Moment, Page
 from freshness.client.errors import FreshnessAPIError, ServiceUnreachable
 from freshness.client.retry import Retry
@@ -51,6 +52,11 @@ class AsyncFreshnessClient(AsyncUploadMethods):
         self.retry = retry or Retry()
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport,
                                        headers=base_headers(api_key, headers))
+        # The same calls by area, as SPEC §10 names them (client.sources.register, client.audit.search, ...).
+        self.sources = SourceCalls(self)
+        self.snapshots = SnapshotCalls(self, self.snapshot_history)
+        self.audit = AuditCalls(self)
+        self.policy = PolicyCalls(self)
 
     async def _send(self, call: Call[T]) -> T:
         """The one place a call goes out: retries, timeouts and decoding."""
@@ -147,7 +153,7 @@ class AsyncFreshnessClient(AsyncUploadMethods):
         return await self.publish_staged(source_id, documents, version=version, captured_at=captured_at,
                                          valid_until=valid_until, progress=progress)
 
-    def snapshots(self, source_id: str, *, page_size: int = 100) -> AsyncIterator[SnapshotOut]:
+    def snapshot_history(self, source_id: str, *, page_size: int = 100) -> AsyncIterator[SnapshotOut]:
         """The source's snapshot history, newest first."""
         return self._items(lambda cursor: calls.snapshot_page(source_id, limit=page_size, cursor=cursor))
 
