@@ -36,8 +36,9 @@ _CHUNKS = RetrievalChunk.__table__
 _RECORD_COLUMNS = [type_coerce(c, String).label(c.name) if c.name == "served_at"
                    else type_coerce(c, Text).label(c.name) if c.name == "content" else c for c in _RECORDS.c]
 _HEAD = select(AuditChainHead.seq, AuditChainHead.last_hash).where(AuditChainHead.id == 1)
+# source_class last: the class each chunk was judged under, which the policy dry run reads.
 _CHUNK_COLUMNS = ("request_id", "seq", "kind", "rank", "chunk_id", "source_id", "snapshot_id", "freshness",
-                  "age_seconds", "max_age_seconds", "score")
+                  "age_seconds", "max_age_seconds", "score", "source_class")
 
 
 def verify_chain(sessions: sessionmaker[Session]) -> dict[str, Any]:
@@ -141,16 +142,19 @@ def _chunks_problem(record: Row, content: dict[str, Any], chunks: list[Row]) -> 
     # Records written before the served chunks' max age was hashed cannot vouch for that column.
     served_max_age = all("max_age_seconds" in r for r in results)
     try:
+        sources = content["sources"]
         expected = Counter(
             [(record.request_id, record.seq, "served", r["rank"], r["chunk_id"], r["source_id"], r["snapshot_id"],
-              r["freshness"], r["age_seconds"], r.get("max_age_seconds"), r["score"]) for r in results]
+              r["freshness"], r["age_seconds"], r.get("max_age_seconds"), r["score"], r["source_class"])
+             for r in results]
             + [(record.request_id, record.seq, "rejected", None, r["chunk_id"], r["source_id"], r["snapshot_id"],
-                r["reason"], r["age_seconds"], r["max_age_seconds"], None) for r in rejected]
+                r["reason"], r["age_seconds"], r["max_age_seconds"], None, sources[r["source_id"]]["source_class"])
+               for r in rejected]
         )
     except (KeyError, TypeError):
         return "the record's content lacks what its chunk rows are checked against (changed)"
     found = Counter(
-        tuple(row) if served_max_age or row.kind != "served" else (*tuple(row)[:9], None, row.score)
+        tuple(row) if served_max_age or row.kind != "served" else (*tuple(row)[:9], None, *tuple(row)[10:])
         for row in chunks
     )
     if found == expected:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Connection, text
 
 from freshness.models import Retrieval
+from tests.conftest import publish, register
 
 # r1 is seq 2; its served chunk of rank 1 is the row edited below.
 ROW = "request_id = 'r1' AND kind = 'served' AND rank = 1"
@@ -76,6 +77,8 @@ EDITS = [
     Edit("chunk age_seconds", sql(f"UPDATE retrieval_chunks SET age_seconds = age_seconds + 1 WHERE {ROW}")),
     Edit("chunk max_age_seconds", sql(f"UPDATE retrieval_chunks SET max_age_seconds = 60 WHERE {ROW}")),
     Edit("chunk score", sql(f"UPDATE retrieval_chunks SET score = score + 1 WHERE {ROW}")),
+    # The class a chunk was judged under: the policy dry run counts by it.
+    Edit("chunk source_class", sql(f"UPDATE retrieval_chunks SET source_class = 'faq' WHERE {ROW}")),
     Edit("chunk row deleted", sql(f"DELETE FROM retrieval_chunks WHERE {ROW}"), words="missing"),
     Edit("chunk row added", sql(f"INSERT INTO retrieval_chunks ({COPY}) SELECT "
                                 + COPY.replace("snapshot_id", "'snap_other'") + f" FROM retrieval_chunks WHERE {ROW}"),
@@ -117,3 +120,22 @@ def test_a_record_hidden_from_a_lookup_by_its_columns_is_caught(audited, tamper)
     assert "r1" not in {i["request_id"] for i in by_source} | {i["request_id"] for i in since}
     report = audited.get("/v1/audit/verify").json()
     assert report["ok"] is False and report["first_bad"]["request_id"] == "r1"
+
+
+def test_a_rejected_chunks_class_is_held_to_the_record_too(admin, keys, clock, tamper):
+    """A stale chunk refused for a refund decision: its row verifies, and a changed class in it is named."""
+    register(admin, "old-refunds", "policy")
+    publish(admin, "old-refunds", [{"id": "refunds.md", "text": "Refunds are accepted within 90 days."}],
+            captured_at="2020-01-01T00:00:00Z")
+    reader, auditor = admin.as_key(keys.reader), admin.as_key(keys.auditor)
+    answer = reader.post("/v1/retrieve", json={"query": "refunds", "task_class": "refund_decision",
+                                               "request_id": "stale-one"}).json()
+    assert answer["rejected"], answer
+    assert auditor.get("/v1/audit/verify").json()["ok"] is True
+
+    tamper(sql("UPDATE retrieval_chunks SET source_class = 'faq' WHERE request_id = 'stale-one' "
+               "AND kind = 'rejected'"))
+
+    report = auditor.get("/v1/audit/verify").json()
+    assert report["ok"] is False and report["first_bad"]["request_id"] == "stale-one"
+    assert "does not match its hashed content" in report["first_bad"]["problem"]
