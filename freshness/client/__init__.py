@@ -1,7 +1,8 @@
 """The Python client of the freshness service (SPEC §10), sync and async, typed with the server's wire Structs.
 
-It needs only httpx and msgspec: `pip install 'freshness[client]'` is enough for an application that talks
-to a running service (see README, "Python client and retrievers").
+It needs only httpx and msgspec: an application that talks to a running service installs the client alone
+with `pip install ./packaging/client` (the `freshness-client` distribution; see README, "Python client and
+retrievers").
 
     from freshness.client import FreshnessClient, InsufficientContext
 
