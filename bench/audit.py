@@ -42,7 +42,7 @@ def _content(rng: random.Random, seq: int, served_at: datetime, request_id: str)
                                   "content_hash": "sha256:" + "ef" * 32}
         rows.append(dict(request_id=request_id, seq=seq, kind="served", rank=rank, chunk_id=chunk_id,
                          source_id=source, snapshot_id=snapshot_id, freshness="fresh", age_seconds=3600,
-                         max_age_seconds=604800, score=results[-1]["score"]))
+                         max_age_seconds=604800, score=results[-1]["score"], source_class="policy"))
     snap = _snapshot(rng)
     source, snapshot_id, chunk_id = f"source-{snap % 400:03d}", f"snap_{snap:06d}", f"{rng.getrandbits(128):032x}"
     rejected.append({"chunk_id": chunk_id, "source_id": source, "snapshot_id": snapshot_id, "reason": "stale",
@@ -52,7 +52,7 @@ def _content(rng: random.Random, seq: int, served_at: datetime, request_id: str)
                               "content_hash": "sha256:" + "01" * 32}
     rows.append(dict(request_id=request_id, seq=seq, kind="rejected", rank=None, chunk_id=chunk_id, source_id=source,
                      snapshot_id=snapshot_id, freshness="stale", age_seconds=900000, max_age_seconds=604800,
-                     score=None))
+                     score=None, source_class="policy"))
     content = {
         "request_id": request_id, "served_at": served_at.isoformat().replace("+00:00", "Z"), "status": "flagged",
         "task_class": "refund_decision", "criticality": "critical", "policy_version": POLICY_VERSION,
