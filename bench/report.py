@@ -115,7 +115,9 @@ def build(results: dict) -> list[Section]:
         rounds = ", ".join(f"{sec / first * 100:.0f}%" for sec in changed["rounds_seconds"])
         sections[-1].note += (f" Ten such rounds, each changing another 1% (of first): {rounds}. Store on disk "
                               f"after the first publish {mib(ingestion['first']['store_bytes'])}, after the ten "
-                              f"rounds {mib(changed['store_bytes_after_rounds'])}.")
+                              f"rounds {mib(changed['store_bytes_after_rounds'])} (not counting the large source "
+                              "below, published between the first round and the others, which run after the "
+                              "retrieval series).")
     load = ingestion["under_load"]["retrieval"]
     sections.append(Section(
         "Retrieval while a large publish runs (in-process, 100 requests/s)",
