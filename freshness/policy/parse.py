@@ -127,8 +127,8 @@ def _trust(raw: Any) -> TrustThresholds:
     _unknown("trust", table, _TRUST_KEYS)
     defaults = TrustThresholds()
     min_outcomes = table.get("min_outcomes", defaults.min_outcomes)
-    if not isinstance(min_outcomes, int) or isinstance(min_outcomes, bool) or not 1 <= min_outcomes <= 1_000_000:
-        raise _fail("trust.min_outcomes", f"expected a whole number from 1 to 1000000, got {min_outcomes!r}")
+    if not isinstance(min_outcomes, int) or isinstance(min_outcomes, bool) or not 0 <= min_outcomes <= 1_000_000:
+        raise _fail("trust.min_outcomes", f"expected a whole number from 0 to 1000000, got {min_outcomes!r}")
     fractions = {}
     for key, upper in (("max_burden_increase", None), ("max_fallback_increase", 1.0)):
         value = table.get(key, getattr(defaults, key))

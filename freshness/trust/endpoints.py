@@ -27,6 +27,7 @@ from freshness.api import (
 )
 from freshness.auth.keys import Role
 from freshness.errors import InvalidInput
+from freshness.sources.endpoints import OptionalBody
 from freshness.timeparse import parse_timestamp_or_ago
 from freshness.trust.dry_run import dry_run
 from freshness.trust.outcomes import record_outcome
@@ -92,13 +93,14 @@ class EvidenceController(Controller):
 
     @post("/audit/retrievals/{request_id:str}/replay", status_code=200,
           summary="Re-run a recorded request against today's active snapshots", guards=[AUDITORS],
-          dto=JSONBody[ReplayRequest], return_dto=None, sync_to_thread=True,
+          dto=JSONBody[ReplayRequest], return_dto=None, sync_to_thread=True, operation_class=OptionalBody,
           responses=problems(400, 401, 403, 404, 409, 413, 422, 503))
-    def replay(self, data: Annotated[ReplayRequest, Body()], request_id: RequestIdPath, reads: ReadSession,
-               policy: CurrentPolicy, runtime: Service) -> ReplayOut:
+    def replay(self, request_id: RequestIdPath, reads: ReadSession, policy: CurrentPolicy, runtime: Service,
+               data: Annotated[ReplayRequest | None, Body()] = None) -> ReplayOut:
         """`recorded` judges with the record's policy version, so a content change is told apart from a policy
-        change. A record that kept only its query's hash cannot be replayed (409)."""
-        return replay(runtime, reads, request_id, data.policy, policy)
+        change. The body may be left out: the policy in force then judges. A record that kept only its
+        query's hash cannot be replayed (409)."""
+        return replay(runtime, reads, request_id, (data or ReplayRequest()).policy, policy)
 
     @post("/policy/dry-run", status_code=200, summary="Judge recorded traffic under a candidate policy",
           guards=[ADMIN_ONLY], dto=JSONBody[DryRunRequest], return_dto=None, sync_to_thread=True,

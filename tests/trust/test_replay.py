@@ -129,3 +129,17 @@ def test_refusals(admin, reader, keys):
     bad = admin.post("/v1/audit/retrievals/q1/replay", json={"policy": "yesterday"})
     assert bad.status_code == 422 and bad.json()["field"] == "policy"
     assert admin.post("/v1/audit/retrievals/q1/replay", json={}).json()["policy_version_used"]  # default current
+
+
+def test_a_replay_sent_without_a_body_judges_under_the_policy_in_force(admin, reader, keys):
+    """SPEC §12: the body's `policy` defaults to `current`, so an auditor may send no body at all."""
+    register(admin, "refund-policy", "policy")
+    publish(admin, "refund-policy", [REFUNDS])
+    recorded = ask(reader, "q1", "refund_decision")
+
+    response = admin.as_key(keys.auditor).post("/v1/audit/retrievals/q1/replay")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["policy_version_used"] == recorded["policy_version"]
+    assert _ids(body["kept"]) == _ids(recorded["results"])

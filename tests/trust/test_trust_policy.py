@@ -28,10 +28,12 @@ def test_the_table_sets_the_thresholds_and_changes_the_version() -> None:
     assert tuned.canonical["trust"] == {"min_outcomes": 5, "max_burden_increase": 0.25,
                                         "max_fallback_increase": 0.05}
     assert parse_policy(BASE + "\n[trust]\nmax_fallback_increase = 0\n").trust.max_fallback_increase == 0.0
+    # Zero: every snapshot is compared with its predecessor, however few outcomes either has.
+    assert parse_policy(BASE + "\n[trust]\nmin_outcomes = 0\n").trust.min_outcomes == 0
 
 
 @pytest.mark.parametrize(("table", "key"), [
-    ("min_outcomes = 0", "trust.min_outcomes"),
+    ("min_outcomes = -1", "trust.min_outcomes"),
     ("min_outcomes = 2.5", "trust.min_outcomes"),
     ("min_outcomes = true", "trust.min_outcomes"),
     ("max_burden_increase = -0.1", "trust.max_burden_increase"),
