@@ -18,7 +18,8 @@ from freshness.cli.common import (
 
 
 @click.command()
-@click.option("--job", "job_name", default=None, help="Only runs of this job (refresh, sweep, purge, reconcile, expire-uploads).")
+@click.option("--job", "job_name", default=None,
+              help="Only runs of this job (refresh, sweep, purge, reconcile, expire-uploads).")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 @json_option
 @handled
