@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -84,8 +85,14 @@ def test_the_guard_itself_refuses_a_server_package():
 
 
 def test_the_client_distribution_holds_what_the_client_imports_and_nothing_of_the_server(tmp_path):
+    # Built from a copy: setuptools leaves build/ and egg-info beside setup.py, and an old build/lib in the
+    # checkout could hand this test files the current setup.py no longer picks.
+    sources = tmp_path / "src"
+    skip = shutil.ignore_patterns("__pycache__", "build", "*.egg-info")
+    shutil.copytree(ROOT / "packaging" / "client", sources / "packaging" / "client", ignore=skip)
+    shutil.copytree(ROOT / "freshness", sources / "freshness", ignore=skip)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-                            str(ROOT / "packaging" / "client"), "--wheel-dir", str(tmp_path / "wheel")],
+                            str(sources / "packaging" / "client"), "--wheel-dir", str(tmp_path / "wheel")],
                            capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     [wheel] = (tmp_path / "wheel").glob("freshness_client-*.whl")
