@@ -140,7 +140,9 @@ def test_checking_a_batch_leaves_the_database_free_for_other_writers(uploads, re
             wrote.set()
 
         threading.Thread(target=write, daemon=True).start()
-        assert wrote.wait(2), "another writer waited for the batch check"
+        # Were the batch checked inside its transaction, the writer would wait for it until its own lock
+        # timeout and give up, never setting `wrote`: the bound is wide for a slow machine, not a race.
+        assert wrote.wait(20), "another writer waited for the batch check"
         return real_prepare(*args, **kwargs)
 
     monkeypatch.setattr(service, "prepare", prepare_while_another_writes)
