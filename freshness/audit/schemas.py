@@ -15,7 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from freshness.policy.verdict import Freshness
+from freshness.retrieval.schemas import Result
 from freshness.sources.states import SnapshotState
 
 RetrievalStatus = Literal["ok", "flagged", "insufficient_context"]
@@ -64,24 +64,10 @@ class AuditChunkSnapshot(AuditSnapshot, kw_only=True):
     state_now: SnapshotState | None
 
 
-class AuditServedChunk(msgspec.Struct, kw_only=True):
-    """A chunk of the answer as served, with the max age it was judged against and its provenance."""
+class AuditServedChunk(Result, kw_only=True):
+    """A chunk of the answer as served (every field of a retrieve result), with the max age it was judged
+    against and its provenance."""
 
-    rank: int
-    chunk_id: str
-    text: str
-    score: float
-    source_id: str
-    source_class: str
-    snapshot_id: str
-    snapshot_version: str | None
-    document_id: str
-    uri: str | None
-    captured_at: datetime
-    verified_at: datetime
-    age_seconds: int
-    freshness: Freshness
-    content_hash: str
     max_age_seconds: int | None = None  # absent from records written before it was hashed
     source: AuditSource | None
     snapshot: AuditChunkSnapshot
