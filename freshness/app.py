@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 
 from freshness.api import BEARER, DEPENDENCIES, EXCEPTION_HANDLERS, authenticated
+from freshness.api.deps import INLINE_KEYS
 from freshness.api.openapi import openapi_config, schema_assets
 from freshness.audit.endpoints import AuditController
+from freshness.auth.inline import open_inline_keys
 from freshness.clock import Clock
 from freshness.console import console
 from freshness.health import health, metrics, ready
@@ -49,10 +51,13 @@ def create_app(
         if jobs is not None:
             jobs.start()
         app.state.scheduler = jobs
+        inline = app.state[INLINE_KEYS] = open_inline_keys(rt.engine)
         try:
             yield
         finally:
             try:
+                if inline is not None:
+                    inline.close()
                 if jobs is not None:
                     jobs.shutdown()
             finally:

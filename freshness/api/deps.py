@@ -25,6 +25,7 @@ from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.auth.guards import require_role
+from freshness.auth.inline import InlineKeys
 from freshness.auth.keys import Principal, Role, authenticate
 from freshness.clock import Clock
 from freshness.db import read_scope, transaction
@@ -35,6 +36,8 @@ from freshness.vectorstore import VectorStore
 
 T = TypeVar("T")
 PRINCIPAL = "freshness_principal"
+INLINE_KEYS = "inline_keys"
+"""Where the app keeps its inline key lookups (freshness.auth.inline), when its database allows them."""
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 """The security requirement of every /v1 operation, for the OpenAPI document."""
 
@@ -44,15 +47,23 @@ def runtime_of(connection: ASGIConnection) -> Runtime:
 
 
 async def authenticated(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Guard of every /v1 route: look the key up (in a read that takes no write lock) and keep the principal."""
-    runtime = runtime_of(connection)
+    """Guard of every /v1 route: look the key up (in a read that takes no write lock) and keep the principal.
+
+    On an SQLite file the guard reads the key itself, without a worker thread (freshness.auth.inline);
+    elsewhere the read runs on a worker thread, so that a slow database never holds the event loop."""
     header = connection.headers.get("authorization")
+    inline: InlineKeys | None = connection.app.state.get(INLINE_KEYS)
+    if inline is not None:
+        principal = inline.authenticate(header)
+    else:
+        runtime = runtime_of(connection)
 
-    def look_up() -> Principal:
-        with read_scope(runtime.sessions) as session:
-            return authenticate(session, header)
+        def look_up() -> Principal:
+            with read_scope(runtime.sessions) as session:
+                return authenticate(session, header)
 
-    connection.scope.setdefault("state", {})[PRINCIPAL] = await anyio.to_thread.run_sync(look_up)
+        principal = await anyio.to_thread.run_sync(look_up)
+    connection.scope.setdefault("state", {})[PRINCIPAL] = principal
 
 
 def allow(*roles: Role) -> Callable[[ASGIConnection, BaseRouteHandler], None]:

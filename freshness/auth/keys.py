@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -79,6 +80,11 @@ def create_key(
 
 
 def authenticate(session: Session, header: str | None) -> Principal:
+    return principal_of(session.connection().execute(BY_HASH, {"key_hash": key_hash_of(header)}).first())
+
+
+def key_hash_of(header: str | None) -> str:
+    """The hash a key is stored under, from an `Authorization` header; 401 when it holds no well-formed key."""
     # The scheme name is case-insensitive (RFC 9110 §11.1): `bearer` and `BEARER` are `Bearer`.
     scheme, _, token = (header or "").strip().partition(" ")
     token = token.strip()
@@ -86,16 +92,23 @@ def authenticate(session: Session, header: str | None) -> Principal:
         raise Unauthorized("send the API key as `Authorization: Bearer fk_...`")
     if not KEY_PATTERN.match(token):
         raise Unauthorized("the API key is malformed; keys look like fk_ followed by 32+ characters")
-    row = session.connection().execute(_BY_HASH, {"key_hash": hash_key(token)}).first()
-    if row is None or row.revoked_at is not None:
+    return hash_key(token)
+
+
+def principal_of(row: Sequence[Any] | None) -> Principal:
+    """The caller, from a row of BY_HASH (None: no key has that hash); 401 for an unknown or revoked key."""
+    if row is None:
         raise Unauthorized("the API key is unknown or revoked")
-    return Principal(key_id=row.id, name=row.name, role=Role(row.role), owner=row.owner)
+    key_id, name, role, owner, revoked_at = row
+    if revoked_at is not None:
+        raise Unauthorized("the API key is unknown or revoked")
+    return Principal(key_id=key_id, name=name, role=Role(role), owner=owner)
 
 
-# Every request runs this: built once, on the table, on the session's connection (the ORM's loading of
-# an entity costs more than the indexed read itself).
+# Every request runs this: built once, on the table (the ORM's loading of an entity costs more than the
+# indexed read itself). Its columns are the ones principal_of takes, in its order.
 _KEYS = cast(Table, ApiKey.__table__)
-_BY_HASH = select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.role, _KEYS.c.owner, _KEYS.c.revoked_at).where(
+BY_HASH = select(_KEYS.c.id, _KEYS.c.name, _KEYS.c.role, _KEYS.c.owner, _KEYS.c.revoked_at).where(
     _KEYS.c.key_hash == bindparam("key_hash"))
 
 
