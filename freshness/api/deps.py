@@ -10,6 +10,8 @@ A handler's signature says what it touches:
 - `policy: Policy` — the policy in force, read once for the whole request, so a reload in the middle
   cannot mix a task class of one version with the `policy_version` of another.
 - `clock`, `store`, `settings`, `runtime` — the service's resources.
+- `context: Context` — the principal, the policy and the runtime in one, for a handler on the hot path
+  (see RequestContext).
 """
 
 from __future__ import annotations
@@ -89,6 +91,24 @@ class Writes:
         return transaction(self.sessions, work)
 
 
+@dataclass(frozen=True)
+class RequestContext:
+    """The caller, the policy read once for the request, and the service: one dependency instead of three.
+
+    Litestar resolves a handler's dependencies of one level concurrently, each in a task of its own, once
+    there is more than one; a single dependency is resolved in place. On the retrieve path those tasks cost
+    more per request than the key lookup, so its handler names this one."""
+
+    principal: Principal
+    policy: Policy
+    runtime: Runtime
+
+
+def _context(request: ASGIConnection) -> RequestContext:
+    runtime = runtime_of(request)
+    return RequestContext(request.scope["state"][PRINCIPAL], runtime.policy.current, runtime)
+
+
 def _principal(request: ASGIConnection) -> Principal:
     return request.scope["state"][PRINCIPAL]
 
@@ -137,6 +157,7 @@ ServiceClock: TypeAlias = NamedDependency[Clock]
 Store: TypeAlias = NamedDependency[VectorStore]
 ServiceSettings: TypeAlias = NamedDependency[Settings]
 Service: TypeAlias = NamedDependency[Runtime]
+Context: TypeAlias = NamedDependency[RequestContext]
 
 DEPENDENCIES: dict[str, Any] = {
     "principal": Provide(_principal, sync_to_thread=False),
@@ -147,5 +168,6 @@ DEPENDENCIES: dict[str, Any] = {
     "store": Provide(_store, sync_to_thread=False),
     "settings": Provide(_settings, sync_to_thread=False),
     "runtime": Provide(_runtime, sync_to_thread=False),
+    "context": Provide(_context, sync_to_thread=False),
 }
 """Registered on the app: each handler names the ones it needs."""

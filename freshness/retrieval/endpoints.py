@@ -9,7 +9,8 @@ from litestar import Response, post
 from litestar.datastructures import ResponseHeader
 from litestar.params import Body, HeaderParameter
 
-from freshness.api import Caller, CurrentPolicy, JSONBody, Service, allow, problems
+from freshness.api import JSONBody, allow, problems
+from freshness.api.deps import Context
 from freshness.auth.keys import Role
 from freshness.retrieval.schemas import REQUEST_ID_PATTERN, REQUEST_ID_RULE, RetrieveRequest, RetrieveResponse
 from freshness.retrieval.service import answer_request
@@ -27,12 +28,13 @@ RequestIdHeader = Annotated[str | None, HeaderParameter(
       responses=problems(400, 401, 403, 409, 413, 422, 503),
       response_headers=[ResponseHeader(name="X-Request-ID", documentation_only=True,
                                        description="The request id the answer was recorded under")])
-def retrieve_endpoint(data: Annotated[RetrieveRequest, Body()], principal: Caller, policy: CurrentPolicy,
-                      runtime: Service, request_id: RequestIdHeader = None) -> Response[RetrieveResponse]:
-    """Judged under the policy in force when the request arrived; the answer leaves only once its audit record
-    has committed (503 with no chunks when it cannot be written)."""
+def retrieve_endpoint(data: Annotated[RetrieveRequest, Body()], context: Context,
+                      request_id: RequestIdHeader = None) -> Response[RetrieveResponse]:
+    """Judged under the policy in force when the request arrived (`context.policy`); the answer leaves only once
+    its audit record has committed (503 with no chunks when it cannot be written)."""
     started = time.perf_counter()
-    answered = answer_request(runtime, principal, data, request_id, policy)
+    runtime = context.runtime
+    answered = answer_request(runtime, context.principal, data, request_id, context.policy)
     response = answered.response
     withheld = [(w.source_class, w.rejected.reason) for w in answered.withheld]
     runtime.metrics.observe_retrieval(response.task_class, response.status, withheld, time.perf_counter() - started)
