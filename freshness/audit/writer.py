@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Connection, Engine, Table, bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.audit.chain import record_hash
 from freshness.audit.record import RecordInput, RejectedEntry, ServedEntry
-from freshness.db import session_scope
 from freshness.hashing import sha256_text
 from freshness.models import AuditChainHead, Retrieval, RetrievalChunk
 from freshness.refresh.reach import redact_uri
@@ -98,17 +97,17 @@ _INSERT_CHUNKS = cast(Table, RetrievalChunk.__table__).insert()
 _MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
 
 
-def write_record(session: Session, record: RecordInput) -> tuple[int, str]:
+def write_record(session: Session | Connection, record: RecordInput) -> tuple[int, str]:
     """Append the record to the chain in the caller's transaction; returns its seq and hash."""
     return write_records(session, [record])[0]
 
 
-def write_records(session: Session, records: list[RecordInput]) -> list[tuple[int, str]]:
+def write_records(session: Session | Connection, records: list[RecordInput]) -> list[tuple[int, str]]:
     """Append the records to the chain, in order, in the caller's transaction; returns each one's seq and hash.
 
     The head is locked and moved once, and the records and their chunk rows are written by one statement
     each, however many records there are."""
-    conn = session.connection()
+    conn = session if isinstance(session, Connection) else session.connection()
     # Locking the head row serialises audit writes, so the chain stays linear across threads and replicas.
     head = conn.execute(_LOCK_HEAD).first()
     if head is None:
@@ -172,8 +171,10 @@ class GroupCommit:
     """
 
     def __init__(self, sessions: sessionmaker[Session],
-                 still_active: Callable[[Session, Set[str]], frozenset[str]]) -> None:
-        self._sessions = sessions
+                 still_active: Callable[[Connection, Set[str]], frozenset[str]]) -> None:
+        # The group's transaction is a connection's, not a session's: it runs statements and no ORM, and the
+        # session's bookkeeping cost more than a short transaction's begin and commit.
+        self._engine: Engine = sessions.kw["bind"]
         self._still_active = still_active
         self._cond = threading.Condition()
         self._queue: list[PendingRecord] = []
@@ -215,13 +216,13 @@ class GroupCommit:
                     item.written, item.error = False, exc
 
     def _write_together(self, batch: list[PendingRecord]) -> None:
-        with session_scope(self._sessions) as session:
-            active = self._still_active(session, set().union(*(item.snapshot_ids for item in batch)))
+        with self._engine.begin() as conn:  # commits, or rolls back on any error
+            active = self._still_active(conn, set().union(*(item.snapshot_ids for item in batch)))
             for item in batch:
                 item.written = item.snapshot_ids <= active
             records = [item.record() for item in batch if item.written]
             if records:
-                write_records(session, records)
+                write_records(conn, records)
 
 
 @dataclass

@@ -14,30 +14,75 @@ activation holds, and no cycle of waits can form.
 
 from __future__ import annotations
 
-from collections.abc import Set
-from typing import cast
+from collections.abc import Sequence, Set
+from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Connection, Dialect, Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from freshness.models import Snapshot, SnapshotState, Source
 
 _SOURCES = cast(Table, Source.__table__)
 _SNAPSHOTS = cast(Table, Snapshot.__table__)
-# On the tables and run on the session's connection: the ORM's handling of an execution costs more than the read.
-_STILL_ACTIVE = (
+_LIVE_ACTIVE = (
     select(_SNAPSHOTS.c.id)
     .select_from(_SNAPSHOTS.join(_SOURCES, _SOURCES.c.active_snapshot_id == _SNAPSHOTS.c.id))
-    .where(_SOURCES.c.retired_at.is_(None), _SNAPSHOTS.c.state == SnapshotState.ACTIVE.value,
-           _SNAPSHOTS.c.id.in_(bindparam("ids", expanding=True)))
+    .where(_SOURCES.c.retired_at.is_(None), _SNAPSHOTS.c.state == SnapshotState.ACTIVE.value)
 )
-# Locks the source rows only, in id order: the order every writer takes them (source row, then its snapshots).
-_STILL_ACTIVE_LOCKED = _STILL_ACTIVE.order_by(_SOURCES.c.id).with_for_update(read=True, of=_SOURCES)
+_MANY = 1024  # more ids than this (never seen in one batch) go through SQLAlchemy's expanding IN
 
 
-def still_active(session: Session, snapshot_ids: Set[str]) -> frozenset[str]:
+def still_active(session: Session | Connection, snapshot_ids: Set[str]) -> frozenset[str]:
     """Those of `snapshot_ids` that are the active snapshot of a live source, their sources locked until commit."""
     if not snapshot_ids:
         return frozenset()
-    query = _STILL_ACTIVE_LOCKED if session.get_bind().dialect.name == "postgresql" else _STILL_ACTIVE
-    return frozenset(session.connection().scalars(query, {"ids": sorted(snapshot_ids)}))
+    conn = session if isinstance(session, Connection) else session.connection()
+    ids = sorted(snapshot_ids)
+    postgres = conn.dialect.name == "postgresql"
+    if len(ids) > _MANY:
+        query = _statement(bindparam("ids", expanding=True), postgres)
+        return frozenset(conn.scalars(query, {"ids": ids}))
+    # Each write of audit records asks this. Run as SQLAlchemy compiled it once, its cost is that of the
+    # read; through SQLAlchemy's execution of the statement (its cache key, the expanding IN) it was several
+    # times that. The statement still passes the engine's events, as every other does.
+    prepared = _prepared(conn.dialect, postgres, len(ids))
+    return frozenset(conn.exec_driver_sql(prepared.sql, prepared.parameters(ids)).scalars())
+
+
+def _statement(ids: Any, postgres: bool) -> Select[tuple[str]]:
+    query = _LIVE_ACTIVE.where(_SNAPSHOTS.c.id.in_(ids))
+    # Locks the source rows only, in id order: the order every writer takes them (source row, then its snapshots).
+    return query.order_by(_SOURCES.c.id).with_for_update(read=True, of=_SOURCES) if postgres else query
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """The statement for `size` ids as the driver takes it: its text and how its parameters are passed."""
+
+    sql: str
+    size: int
+    fixed: dict[str, Any]  # the parameters that are not ids (the state 'active')
+    order: tuple[str, ...] | None  # the parameters' names in order for a positional driver (SQLite), else None
+
+    def parameters(self, ids: Sequence[str]) -> tuple[Any, ...] | dict[str, Any]:
+        # Fewer ids than the statement's size repeat the last one: the IN list means the same.
+        padded = [*ids, *([ids[-1]] * (self.size - len(ids)))]
+        values = {**self.fixed, **{f"id{i}": value for i, value in enumerate(padded)}}
+        return values if self.order is None else tuple(values[name] for name in self.order)
+
+
+_PREPARED: dict[tuple[Dialect, bool, int], _Prepared] = {}
+
+
+def _prepared(dialect: Dialect, postgres: bool, count: int) -> _Prepared:
+    size = 1 << (count - 1).bit_length()  # sizes in powers of two: a handful of statements per process
+    key = (dialect, postgres, size)
+    prepared = _PREPARED.get(key)
+    if prepared is None:
+        names = [f"id{i}" for i in range(size)]
+        compiled = _statement([bindparam(name) for name in names], postgres).compile(dialect=dialect)
+        fixed = {k: v for k, v in compiled.construct_params({name: "" for name in names}).items() if k not in names}
+        order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        prepared = _PREPARED.setdefault(key, _Prepared(compiled.string, size, fixed, order))
+    return prepared
