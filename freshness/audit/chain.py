@@ -11,4 +11,9 @@ GENESIS = "sha256:" + "0" * 64
 
 
 def record_hash(prev_hash: str, content: dict[str, Any]) -> str:
-    return sha256_text(f"{prev_hash}\n{canonical_json(content)}")
+    return chained_hash(prev_hash, canonical_json(content))
+
+
+def chained_hash(prev_hash: str, canonical_content: str) -> str:
+    """`record_hash` of content already in its canonical JSON (freshness.hashing.canonical_json)."""
+    return sha256_text(f"{prev_hash}\n{canonical_content}")

@@ -5,15 +5,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Set
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import Connection, Engine, Table, bindparam, select
+from sqlalchemy import JSON, Connection, Engine, Insert, Table, Text, bindparam, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session, sessionmaker
 
-from freshness.audit.chain import record_hash
+from freshness.audit.chain import chained_hash
 from freshness.audit.record import RecordInput, RejectedEntry, ServedEntry
-from freshness.hashing import sha256_text
+from freshness.hashing import canonical_json, sha256_text
 from freshness.models import AuditChainHead, Retrieval, RetrievalChunk
 from freshness.refresh.reach import redact_uri
 
@@ -92,7 +94,7 @@ def build_content(record: RecordInput) -> dict[str, Any]:
 # handling of each execution, cost more than the rows they write.
 _HEAD = cast(Table, AuditChainHead.__table__)
 _LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
-_INSERT_RECORD = cast(Table, Retrieval.__table__).insert()
+_RECORDS = cast(Table, Retrieval.__table__)
 _INSERT_CHUNKS = cast(Table, RetrievalChunk.__table__).insert()
 _MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
 
@@ -117,8 +119,8 @@ def write_records(session: Session | Connection, records: list[RecordInput]) -> 
     chunk_rows: list[dict[str, Any]] = []
     written = []
     for record in records:
-        content = build_content(record)
-        seq, prev, last = seq + 1, last, record_hash(last, content)
+        content = canonical_json(build_content(record))
+        seq, prev, last = seq + 1, last, chained_hash(last, content)
         rows.append({
             "request_id": record.request_id,
             "seq": seq,
@@ -133,11 +135,21 @@ def write_records(session: Session | Connection, records: list[RecordInput]) -> 
         })
         chunk_rows += _chunk_rows(record, seq)
         written.append((seq, last))
-    conn.execute(_INSERT_RECORD, rows)
+    conn.execute(_insert_record(conn.dialect.name), rows)
     if chunk_rows:
         conn.execute(_INSERT_CHUNKS, chunk_rows)
     conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": last})
     return written
+
+
+@cache
+def _insert_record(dialect: str) -> Insert:
+    """The insert of records whose content is given as the canonical JSON their hash covers: serialised once,
+    for the hash, and stored as it is rather than serialised again by the JSON column."""
+    text = bindparam("content", type_=Text)
+    # PostgreSQL takes the text as JSON by a cast; SQLite keeps JSON as text.
+    content = sql_cast(text, JSON) if dialect == "postgresql" else text
+    return _RECORDS.insert().values(content=content)
 
 
 def _chunk_rows(record: RecordInput, seq: int) -> list[dict[str, Any]]:
