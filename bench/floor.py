@@ -30,7 +30,7 @@ import qdrant_edge as qe
 from bench.memory import wait_peak_rss
 from bench.server import free_port
 from bench.workspace import ROOT
-from freshness.vectorstore.base import SPARSE
+from freshness.vectorstore.base import SNAPSHOTS, SPARSE
 
 
 class FloorQuery(msgspec.Struct):
@@ -87,7 +87,7 @@ def create_app(store: Path, filters: dict[str, list[str]], audit: AuditLog, scan
 
     shard = qe.EdgeShard.load(str(store))
     bm25 = qe.Bm25()
-    by_task = {task: qe.Filter(must=[qe.FieldCondition("snapshot_id", match=qe.MatchAny(ids))])
+    by_task = {task: qe.Filter(must=[qe.FieldCondition(SNAPSHOTS, match=qe.MatchAny(ids))])
                for task, ids in filters.items()}
     encoder = msgspec.json.Encoder()
 

@@ -20,7 +20,7 @@ from freshness.models import Retrieval, Snapshot, SnapshotState, Source
 from freshness.retrieval.schemas import RetrieveRequest
 from freshness.retrieval.service import SCAN_FACTOR, retrieve
 from freshness.runtime import Runtime
-from freshness.vectorstore.base import DENSE, SPARSE
+from freshness.vectorstore.base import DENSE, SNAPSHOTS, SPARSE
 from freshness.vectorstore.edge import RRF_K
 from freshness.vectorstore.embedders import bm25_query
 
@@ -54,7 +54,7 @@ def floor(runtime: Runtime, queries: list[Query], hybrid: bool = False) -> Serie
     with the same filter (the active snapshots) and the same scan depth, payloads included."""
     shard = runtime.store.shard  # type: ignore[attr-defined]
     filters = {
-        task: qe.Filter(must=[qe.FieldCondition("snapshot_id", match=qe.MatchAny(ids))])
+        task: qe.Filter(must=[qe.FieldCondition(SNAPSHOTS, match=qe.MatchAny(ids))])
         for task, ids in active_snapshots(runtime).items()
     }
     limit = TOP_K * SCAN_FACTOR

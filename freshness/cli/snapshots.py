@@ -12,6 +12,7 @@ from rich.table import Table
 from freshness.cli.common import (
     OPERATOR,
     emit_json,
+    fail,
     fmt_time,
     handled,
     json_option,
@@ -20,7 +21,8 @@ from freshness.cli.common import (
     read_settings,
     sessions_for,
 )
-from freshness.cli.remote import api_options, service
+from freshness.cli.remote import api_options, service, store_held
+from freshness.errors import StoreLocked
 
 if TYPE_CHECKING:
     from freshness.sources.schemas import SnapshotDetail, SnapshotOut
@@ -118,12 +120,21 @@ def activate(snapshot_id: str, source_id: str | None, api_url: str | None, key: 
         with service(api_url, key) as client:
             view = client.activate(snapshot_id, source_id=source_id)
     else:
-        from freshness.db import session_scope
+        from freshness.db import transaction
+        from freshness.runtime import open_runtime
         from freshness.sources.snapshots import activate as run_activate
         from freshness.sources.views import snapshot_out
 
-        with session_scope(sessions_for(read_settings())) as session:
-            view = snapshot_out(run_activate(session, OPERATOR, snapshot_id, now(), source_id))
+        # The snapshot's points list it again before it serves: that needs the store.
+        try:
+            runtime = open_runtime(read_settings())
+        except StoreLocked:
+            fail(store_held("freshness activate"))
+        try:
+            view = transaction(runtime.sessions, lambda session: snapshot_out(
+                run_activate(session, OPERATOR, snapshot_id, now(), runtime.store, source_id)))
+        finally:
+            runtime.close()
     if as_json:
         emit_json(view)
         return

@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from freshness.api import Caller, ReadSession, ServiceClock, WriteSession, allow
+from freshness.api import Caller, ReadSession, ServiceClock, Store, WriteSession, allow
 from freshness.audit import service as audit
 from freshness.audit.endpoints import EXPORT_MAX, NDJSON
 from freshness.auth.guards import require_owner
@@ -77,7 +77,7 @@ class SnapshotPages(Controller):
 
     @post("/{snapshot_id:str}/activate", sync_to_thread=True, status_code=303)
     def activate(self, snapshot_id: FromPath[str], principal: Caller, writes: WriteSession,
-                 clock: ServiceClock) -> Redirect:
+                 clock: ServiceClock, store: Store) -> Redirect:
         now = clock.now()
-        source_id = writes(lambda session: snapshots.activate(session, principal, snapshot_id, now).source_id)
+        source_id = writes(lambda session: snapshots.activate(session, principal, snapshot_id, now, store).source_id)
         return Redirect(f"/console/sources/{source_id}?done=activated", status_code=303)

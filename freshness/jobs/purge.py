@@ -1,8 +1,11 @@
 """Purge: superseded snapshots older than the retention period lose their vectors (and old job runs go).
 
 Their rows, documents and chunk texts stay, so audit lookups still show what was served.
-The state changes first (a purged snapshot can no longer be activated), then the points go;
-if deleting them fails, reconciliation removes them later as points of no live snapshot.
+The state changes first (a purged snapshot can no longer be activated), then the points go: those of
+its chunk rows that no chunk row of a live (ingesting, active or superseded) snapshot names, since a
+point serves every snapshot that kept its document. A point that stays keeps the purged snapshot in its
+list, which no retrieval matches (a purged snapshot is never active again) and the source's next
+publish drops. If deleting fails, reconciliation removes the points later as points of no live snapshot.
 """
 
 from __future__ import annotations
@@ -12,14 +15,28 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, Select, exists, select, update
+from sqlalchemy.orm import aliased
 
 from freshness.db import session_scope
 from freshness.jobs.runner import prune_runs
-from freshness.models import Snapshot, SnapshotState
+from freshness.models import Chunk, Snapshot, SnapshotState
 from freshness.runtime import Runtime
 
 log = logging.getLogger("freshness.purge")
+DELETE_PAGE = 1_000
+LIVE_STATES = (SnapshotState.INGESTING, SnapshotState.ACTIVE, SnapshotState.SUPERSEDED)
+_OTHER = aliased(Chunk)
+_HOLDER = aliased(Snapshot)
+
+
+def _points_no_live_snapshot_names(snapshot_id: str) -> Select:
+    still_named = (
+        select(_OTHER.point_id)
+        .join(_HOLDER, _HOLDER.id == _OTHER.snapshot_id)
+        .where(_OTHER.point_id == Chunk.point_id, _HOLDER.state.in_(LIVE_STATES))
+    )
+    return select(Chunk.point_id).where(Chunk.snapshot_id == snapshot_id, ~exists(still_named)).distinct()
 
 
 def purge_superseded(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -> dict[str, int]:
@@ -41,11 +58,18 @@ def purge_superseded(runtime: Runtime, keep_alive: Callable[[], None] = lambda: 
                 .where(Snapshot.id == snapshot_id, Snapshot.state == SnapshotState.SUPERSEDED)
                 .values(state=SnapshotState.PURGED, purged_at=now)
             )).rowcount
+            # A publish of the source in progress may be copying chunk rows that name these points from a
+            # snapshot superseded since it began: its points are left to reconciliation.
+            publishing = session.scalar(select(exists().where(
+                Snapshot.source_id == select(Snapshot.source_id).where(Snapshot.id == snapshot_id).scalar_subquery(),
+                Snapshot.state == SnapshotState.INGESTING)))
+            gone = [] if not changed or publishing else list(
+                session.scalars(_points_no_live_snapshot_names(snapshot_id)))
         if not changed:
             continue
-        before = runtime.store.count(snapshot_id)
-        runtime.store.delete_snapshot(snapshot_id)
+        for start in range(0, len(gone), DELETE_PAGE):
+            runtime.store.delete_ids(gone[start : start + DELETE_PAGE])
         purged += 1
-        points += before
-        log.info("purged snapshot %s (%d points)", snapshot_id, before)
+        points += len(gone)
+        log.info("purged snapshot %s (%d points)", snapshot_id, len(gone))
     return {"snapshots_purged": purged, "points_deleted": points, "job_runs_pruned": prune_runs(runtime)}

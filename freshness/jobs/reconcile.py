@@ -1,8 +1,9 @@
 """Reconciliation: make the store hold exactly what the database says it should.
 
 The database is the authority. For every active snapshot, chunks without a point are indexed
-again from their text in the database, and points whose payload no longer matches are written
-again. Points of no ingesting, active or superseded snapshot are deleted.
+again from their text in the database, and points whose payload no longer matches (a source field,
+or a list of snapshots that lacks the active one) are written again. Points that no chunk row of an
+ingesting, active or superseded snapshot names are deleted.
 
 The store is read before the database: a point seen in the scroll was written by a publish whose
 snapshot row was committed before it, so it is never mistaken for an orphan.
@@ -21,6 +22,7 @@ from freshness.models import Chunk, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
 from freshness.sources.lifecycle import point_payload
 from freshness.vectorstore import ChunkPoint
+from freshness.vectorstore.base import SNAPSHOTS, WRITTEN_BY
 from freshness.vectorstore.embedders import bm25_document
 
 log = logging.getLogger("freshness.reconcile")
@@ -29,7 +31,11 @@ LIVE_STATES = (SnapshotState.INGESTING, SnapshotState.ACTIVE, SnapshotState.SUPE
 
 
 def _differs(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
+    if not set(expected[SNAPSHOTS]) <= set(actual.get(SNAPSHOTS) or []):
+        return True
     for key, value in expected.items():
+        if key in (SNAPSHOTS, WRITTEN_BY):
+            continue
         got = actual.get(key)
         if key == "tags":
             if sorted(got or []) != sorted(value):
@@ -37,6 +43,12 @@ def _differs(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
         elif got != value:
             return True
     return False
+
+
+def _repaired(expected: dict[str, Any], actual: dict[str, Any]) -> dict[str, Any]:
+    """The expected payload, keeping the snapshots the point also serves and the snapshot that wrote it."""
+    snapshots = sorted(set(actual.get(SNAPSHOTS) or []) | set(expected[SNAPSHOTS]))
+    return {**expected, SNAPSHOTS: snapshots, WRITTEN_BY: actual.get(WRITTEN_BY) or expected[WRITTEN_BY]}
 
 
 def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -> dict[str, int]:
@@ -51,13 +63,16 @@ def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -
             break
 
     with session_scope(runtime.sessions) as session:
-        live = dict(session.execute(select(Snapshot.id, Snapshot.state).where(Snapshot.state.in_(LIVE_STATES))).all())
+        named = set(session.scalars(
+            select(Chunk.point_id).join(Snapshot, Snapshot.id == Chunk.snapshot_id)
+            .where(Snapshot.state.in_(LIVE_STATES)).distinct()
+        ))
         active = list(session.execute(
             select(Snapshot, Source).join(Source, Source.id == Snapshot.source_id)
             .where(Snapshot.state == SnapshotState.ACTIVE)
         ).all())
 
-    orphans = [pid for pid, payload in points.items() if payload.get("snapshot_id") not in live]
+    orphans = [pid for pid in points if pid not in named]
     for start in range(0, len(orphans), PAGE):
         store.delete_ids(orphans[start : start + PAGE])
     if orphans:
@@ -68,14 +83,14 @@ def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -
         keep_alive()
         with session_scope(runtime.sessions) as session:
             chunks = list(session.scalars(select(Chunk).where(Chunk.snapshot_id == snapshot.id)))
-        expected = {c.chunk_id: (c, point_payload(source, c.snapshot_id, c.chunk_id, c.document_id)) for c in chunks}
-        missing = [c for cid, (c, _) in expected.items() if cid not in points]
-        changed = [cid for cid, (_, want) in expected.items() if cid in points and _differs(want, points[cid])]
+        expected = {c.point_id: (c, point_payload(source, snapshot.id, c.document_id, [snapshot.id])) for c in chunks}
+        missing = [c for pid, (c, _) in expected.items() if pid not in points]
+        changed = [pid for pid, (_, want) in expected.items() if pid in points and _differs(want, points[pid])]
         missing_total += len(missing)
         if missing:
             # Look again right before writing: a point that appeared since the scroll is left alone.
-            present = store.vectors([c.chunk_id for c in missing])
-            missing = [c for c in missing if c.chunk_id not in present]
+            present = store.vectors([c.point_id for c in missing])
+            missing = [c for c in missing if c.point_id not in present]
         for start in range(0, len(missing), runtime.settings.write_batch):
             batch = missing[start : start + runtime.settings.write_batch]
             dense: list[list[float] | None] = [None] * len(batch)
@@ -85,14 +100,15 @@ def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -
             elif runtime.embedder is not None:
                 dense = list(runtime.embedder.embed([c.text for c in batch]))
             store.upsert([
-                ChunkPoint(c.chunk_id, bm25_document(c.text), vector, expected[c.chunk_id][1])
+                ChunkPoint(c.point_id, bm25_document(c.text), vector, expected[c.point_id][1])
                 for c, vector in zip(batch, dense, strict=True)
             ])
             reindexed += len(batch)
         if changed:
             vectors = store.vectors(changed)
             store.upsert([
-                ChunkPoint(cid, vectors[cid][0], vectors[cid][1], expected[cid][1]) for cid in changed if cid in vectors
+                ChunkPoint(pid, vectors[pid][0], vectors[pid][1], _repaired(expected[pid][1], points[pid]))
+                for pid in changed if pid in vectors
             ])
             repaired += len(changed)
             log.warning("snapshot %s: %d points had a payload that differs from the database; rewritten",

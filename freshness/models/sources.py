@@ -98,6 +98,9 @@ class Document(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     content_hash: Mapped[str] = mapped_column(String(80))
     chunk_count: Mapped[int] = mapped_column(Integer)
+    # The document exactly as sent, with the settings that cut it (sources.prepare.sent_hash); none for
+    # documents stored before it was kept.
+    sent_hash: Mapped[str | None] = mapped_column(String(80))
 
 
 class Chunk(Base):
@@ -105,6 +108,7 @@ class Chunk(Base):
     __table_args__ = (
         Index("ix_chunks_snapshot_position", "snapshot_id", "document_id", "position"),
         Index("ix_chunks_source_hash", "source_id", "content_hash"),
+        Index("ix_chunks_point", "point_id", "snapshot_id"),
     )
 
     chunk_id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -114,3 +118,6 @@ class Chunk(Base):
     position: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(80))
+    # The store point holding this chunk's vectors: shared by the chunk rows of every snapshot of the
+    # source that kept the chunk's document unchanged (a point's payload lists those snapshots).
+    point_id: Mapped[str] = mapped_column(String(40))

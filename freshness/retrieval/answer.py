@@ -25,6 +25,7 @@ from freshness.retrieval.rules import Decision, decide, scan_limit
 from freshness.retrieval.schemas import Rejected, Result, RetrieveRequest, RetrieveResponse
 from freshness.runtime import Runtime
 from freshness.vectorstore import Hit, SearchFilter
+from freshness.vectorstore.base import SNAPSHOTS
 from freshness.vectorstore.embedders import bm25_query
 
 
@@ -98,11 +99,17 @@ _CANDIDATES = (
     .where(_SNAPSHOTS.c.id.in_(bindparam("ids", expanding=True)), *_LIVE_ACTIVE)
 )
 _CHUNKS = (
-    select(_CHUNK_ROWS.c.chunk_id, _CHUNK_ROWS.c.snapshot_id, _CHUNK_ROWS.c.document_id, _CHUNK_ROWS.c.text,
-           _CHUNK_ROWS.c.content_hash, _DOCUMENTS.c.uri)
+    select(_CHUNK_ROWS.c.point_id, _CHUNK_ROWS.c.chunk_id, _CHUNK_ROWS.c.snapshot_id, _CHUNK_ROWS.c.document_id,
+           _CHUNK_ROWS.c.text, _CHUNK_ROWS.c.content_hash, _DOCUMENTS.c.uri)
     .select_from(_CHUNK_ROWS.outerjoin(_DOCUMENTS, (_DOCUMENTS.c.snapshot_id == _CHUNK_ROWS.c.snapshot_id)
                                        & (_DOCUMENTS.c.document_id == _CHUNK_ROWS.c.document_id)))
-    .where(_CHUNK_ROWS.c.chunk_id.in_(bindparam("ids", expanding=True)))
+    .where(_CHUNK_ROWS.c.point_id.in_(bindparam("points", expanding=True)),
+           _CHUNK_ROWS.c.snapshot_id.in_(bindparam("snapshots", expanding=True)))
+)
+_CHUNK_IDS = (
+    select(_CHUNK_ROWS.c.point_id, _CHUNK_ROWS.c.chunk_id, _CHUNK_ROWS.c.snapshot_id)
+    .where(_CHUNK_ROWS.c.point_id.in_(bindparam("points", expanding=True)),
+           _CHUNK_ROWS.c.snapshot_id.in_(bindparam("snapshots", expanding=True)))
 )
 
 
@@ -160,7 +167,8 @@ def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: Task
                judged.verdict)
         for rank, judged in enumerate(decision.served, start=1)
     ]
-    withheld = [Withheld(_rejected(judged.candidate, judged.verdict), judged.candidate) for judged in decision.rejected]
+    withheld = [Withheld(_rejected(judged.candidate, judged.verdict, rows[judged.candidate.hit.id]), judged.candidate)
+                for judged in decision.rejected]
     response = RetrieveResponse(
         request_id=request_id,
         status=decision.status.value,
@@ -174,45 +182,47 @@ def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: Task
 
 
 def _ranked(session: Session, hits: list[Hit], active: set[str]) -> list[Candidate]:
-    """The hits in ranking order, each with its source and snapshot facts; a point whose snapshot is not
+    """The hits in ranking order, each with its source and snapshot facts; a point that serves no snapshot
     active now is no candidate (the database has the last word, not the store).
 
-    A point's payload names its snapshot (written once at publish, never changed), so the facts need
-    no chunk row."""
-    # intersected with the active ids, so every one is a string
-    snapshot_ids = cast(set[str], {hit.payload.get("snapshot_id") for hit in hits} & active)
-    if not snapshot_ids:
+    A point serves the snapshots its payload lists, at most one of them active (they are all of one source),
+    so the facts need no chunk row."""
+    serving: dict[str, str] = {}
+    for hit in hits:
+        for snapshot_id in hit.payload.get(SNAPSHOTS) or ():
+            if snapshot_id in active:
+                serving[hit.id] = snapshot_id
+                break
+    if not serving:
         return []
     facts = {row[5]: (SourceFacts(*row[:5]), SnapshotFacts(*row[5:]))
-             for row in session.connection().execute(_CANDIDATES, {"ids": sorted(snapshot_ids)})}
-    return [Candidate(hit, *facts[hit.payload["snapshot_id"]]) for hit in hits
-            if hit.payload.get("snapshot_id") in facts]
+             for row in session.connection().execute(_CANDIDATES, {"ids": sorted(set(serving.values()))})}
+    return [Candidate(hit, *facts[serving[hit.id]]) for hit in hits if serving.get(hit.id) in facts]
 
 
 def _decide_with_texts(session: Session, task: TaskClass, policy: Policy, ranked: list[Candidate], top_k: int,
                        now: datetime) -> tuple[Decision[Candidate], dict]:
-    """The decision, and the chunk rows of the chunks it serves.
+    """The decision, and the chunk rows, in the snapshot each was judged in, of the chunks it serves and
+    withholds (texts only for those served).
 
-    Texts are read only for the chunks served. A chunk whose row is missing from its snapshot (the
-    store and the database disagree until reconciled) is no candidate: the rules decide again without
-    it, so the next passing chunk takes its place."""
+    A chunk whose row is missing from its snapshot (the store and the database disagree until
+    reconciled) is no candidate: the rules decide again without it, so the next passing chunk takes
+    its place."""
     rows: dict = {}
     lost: set[str] = set()
     while True:
         pool = [c for c in ranked if c.hit.id not in lost] if lost else ranked
         decision = decide(task, policy.source_classes, pool, top_k, now)
-        wanted = [j.candidate.hit.id for j in decision.served if j.candidate.hit.id not in rows]
+        wanted = [j.candidate for j in decision.served if j.candidate.hit.id not in rows]
         if wanted:
-            rows.update(_chunk_rows(session, wanted))
-        missing = {j.candidate.hit.id for j in decision.served if not _has_row(rows, j.candidate)}
+            rows.update(_chunk_rows(session, _CHUNKS, wanted))
+        withheld = [j.candidate for j in decision.rejected if j.candidate.hit.id not in rows]
+        if withheld:
+            rows.update(_chunk_rows(session, _CHUNK_IDS, withheld))
+        missing = {j.candidate.hit.id for j in (*decision.served, *decision.rejected) if j.candidate.hit.id not in rows}
         if not missing:
             return decision, rows
         lost |= missing
-
-
-def _has_row(rows: dict, candidate: Candidate) -> bool:
-    row = rows.get(candidate.hit.id)
-    return row is not None and row.snapshot_id == candidate.snapshot.id
 
 
 def _search(runtime: Runtime, body: RetrieveRequest, active: set[str], dense_size: int | None) -> list[Hit]:
@@ -252,9 +262,9 @@ def _result(rank: int, candidate: Candidate, verdict: Verdict, chunk: Row[Any]) 
     )
 
 
-def _rejected(candidate: Candidate, verdict: Verdict) -> Rejected:
+def _rejected(candidate: Candidate, verdict: Verdict, chunk: Row[Any]) -> Rejected:
     return Rejected(
-        chunk_id=candidate.hit.id,
+        chunk_id=chunk.chunk_id,
         source_id=candidate.source.id,
         snapshot_id=candidate.snapshot.id,
         reason=cast(Literal["stale", "expired"], verdict.freshness.value),  # only those verdicts are withheld
@@ -263,7 +273,9 @@ def _rejected(candidate: Candidate, verdict: Verdict) -> Rejected:
     )
 
 
-def _chunk_rows(session: Session, chunk_ids: list[str]) -> dict:
-    """chunk id -> (chunk_id, snapshot_id, document_id, text, content_hash, uri of its document)."""
-    rows = session.connection().execute(_CHUNKS, {"ids": chunk_ids})
-    return {row.chunk_id: row for row in rows}
+def _chunk_rows(session: Session, statement: Any, candidates: list[Candidate]) -> dict:
+    """point id -> the chunk row that point holds in the snapshot its candidate was judged in."""
+    judged_in = {c.hit.id: c.snapshot.id for c in candidates}
+    rows = session.connection().execute(
+        statement, {"points": list(judged_in), "snapshots": sorted(set(judged_in.values()))})
+    return {row.point_id: row for row in rows if judged_in.get(row.point_id) == row.snapshot_id}

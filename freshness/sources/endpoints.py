@@ -189,7 +189,8 @@ class SnapshotController(Controller):
           guards=WRITERS, dto=JSONBody[ActivateRequest], return_dto=None, sync_to_thread=True,
           operation_class=OptionalBody, responses=problems(*CHANGE_PROBLEMS))
     def activate(self, snapshot_id: FromPath[str], principal: Caller, writes: WriteSession, clock: ServiceClock,
-                 data: Annotated[ActivateRequest | None, Body()] = None) -> SnapshotOut:
+                 store: Store, data: Annotated[ActivateRequest | None, Body()] = None) -> SnapshotOut:
         expected = data.source_id if data is not None else None
         now = clock.now()
-        return writes(lambda session: snapshot_out(snapshots.activate(session, principal, snapshot_id, now, expected)))
+        return writes(lambda session: snapshot_out(
+            snapshots.activate(session, principal, snapshot_id, now, store, expected)))

@@ -1,5 +1,6 @@
-"""Step 2 of a publish (sources.publish): the reserved snapshot's chunks written to the store in small
-batches, the vectors of chunks this source already has reused instead of embedded again.
+"""Step 2 of a publish (sources.publish): the reserved snapshot's new chunks written to the store in small
+batches, the vectors of chunks this source already has reused instead of embedded again; the points of
+its kept documents shared, by adding the snapshot to the list of snapshots each serves.
 
 Nothing written here is served before the snapshot is activated; a failure leaves the snapshot to be
 marked failed and its points deleted by the caller.
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from freshness.db import read_scope, session_scope, transaction
-from freshness.errors import InvalidInput
+from freshness.errors import InvalidInput, Unavailable
 from freshness.models import Chunk, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
 from freshness.sources import lifecycle
@@ -24,6 +25,7 @@ from freshness.vectorstore.handover import hand_over
 
 Progress = Callable[[int, int], None]
 YIELD_EVERY = 8  # chunks embedded between voluntary GIL hand-overs
+HASHES_PER_QUERY = 500
 
 
 @dataclass
@@ -37,21 +39,41 @@ class PlannedChunk:
 
 
 def _reusable(runtime: Runtime, source_id: str, hashes: set[str]) -> dict[str, str]:
-    """content hash -> a point id of the same text in a retained snapshot of this source."""
+    """content hash -> a point of the same text in a retained snapshot of this source."""
+    found: dict[str, str] = {}
+    wanted = sorted(hashes)
     with read_scope(runtime.sessions) as session:
-        rows = session.execute(
-            select(Chunk.content_hash, Chunk.chunk_id)
-            .join(Snapshot, Snapshot.id == Chunk.snapshot_id)
-            .where(
-                Chunk.source_id == source_id,
-                Snapshot.state.in_([SnapshotState.ACTIVE, SnapshotState.SUPERSEDED]),
+        for start in range(0, len(wanted), HASHES_PER_QUERY):
+            rows = session.execute(
+                select(Chunk.content_hash, Chunk.point_id)
+                .join(Snapshot, Snapshot.id == Chunk.snapshot_id)
+                .where(
+                    Chunk.source_id == source_id,
+                    Chunk.content_hash.in_(wanted[start : start + HASHES_PER_QUERY]),
+                    Snapshot.state.in_([SnapshotState.ACTIVE, SnapshotState.SUPERSEDED]),
+                )
             )
-        )
-        found: dict[str, str] = {}
-        for digest, chunk_id in rows:
-            if digest in hashes and digest not in found:
-                found[digest] = chunk_id
+            for digest, point_id in rows:
+                found.setdefault(digest, point_id)
     return found
+
+
+def share_points(runtime: Runtime, source_id: str, snapshot_id: str, base_id: str, dropped: list[str],
+                 kept_chunks: int) -> int:
+    """The kept documents' points, which serve the base snapshot (the one active when the publish began),
+    serve the new snapshot too: in one write, their list becomes the base and the new snapshot. The
+    earlier snapshots that held them leave the list; rolling back to one of those puts it back first
+    (sources.snapshots.activate), and no rollback runs while a publish of the source is in progress.
+    Returns how many points now serve the new snapshot.
+
+    `dropped`: the base's documents this snapshot does not keep (changed or gone)."""
+    if not kept_chunks:
+        return 0
+    shared = runtime.store.share(source_id, base_id, dropped, [base_id, snapshot_id])
+    if shared != kept_chunks:
+        raise Unavailable(f"the store holds {shared} points of the {kept_chunks} chunks of the unchanged documents;"
+                          " run `freshness jobs run reconcile`, then publish again")
+    return shared
 
 
 def index_chunks(
@@ -69,7 +91,7 @@ def index_chunks(
     last_beat = time.monotonic()
     # The source's part of every point's payload, built once: reading an ORM row's attributes costs more
     # than copying a dict.
-    common = lifecycle.point_payload(source, snapshot.id, "", "")
+    common = lifecycle.point_payload(source, snapshot.id, "", [snapshot.id])
     for start in range(0, len(planned), batch_size):
         batch = planned[start : start + batch_size]
         old_ids = [reusable[c.content_hash] for c in batch if c.content_hash in reusable]
@@ -91,7 +113,7 @@ def index_chunks(
                 embedded += 1
                 if dense is None and runtime.embedder is not None:
                     to_embed.append(len(points))
-            payload = {**common, "tags": list(common["tags"]), "chunk_id": chunk.chunk_id,
+            payload = {**common, "tags": list(common["tags"]), "snapshots": [snapshot.id],
                        "document_id": chunk.document_id}
             points.append(ChunkPoint(chunk.chunk_id, sparse, dense, payload))
         if to_embed:

@@ -133,14 +133,17 @@ def settle_dense_size(session: Session, size: int) -> int:
     return int(settle_state_value(session, DENSE_SIZE_KEY, str(size)))
 
 
-def point_payload(source: Source, snapshot_id: str, chunk_id: str, document_id: str) -> dict[str, Any]:
+def point_payload(source: Source, written_by: str, document_id: str, snapshots: list[str]) -> dict[str, Any]:
     """What a chunk's point in the store carries: the fields retrieval filters on and provenance.
-    Reconciliation rewrites any point whose payload differs from this."""
+
+    `written_by`: the snapshot whose publish wrote the point; `snapshots`: every snapshot it serves
+    (a later publish that keeps the chunk's document unchanged adds its own). Reconciliation rewrites any
+    point whose source fields differ from these or whose list lacks the active snapshot."""
     return {
         "source_id": source.id,
-        "snapshot_id": snapshot_id,
+        "snapshot_id": written_by,
+        "snapshots": list(snapshots),
         "source_class": source.source_class,
         "tags": list(source.tags or []),
-        "chunk_id": chunk_id,
         "document_id": document_id,
     }

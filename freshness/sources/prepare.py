@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import msgspec
@@ -14,10 +15,19 @@ from freshness.hashing import sha256_text
 from freshness.settings import Settings
 from freshness.sources.chunking import split_text
 from freshness.sources.hashing import document_hash, snapshot_hash
-from freshness.sources.schemas import PublishRequest
+from freshness.sources.schemas import DocumentIn, PublishRequest
 from freshness.wire import check_text
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class KnownDocument:
+    """A document of the snapshot a publish builds on, as stored."""
+
+    sent_hash: str | None
+    content_hash: str
+    chunk_count: int
 
 
 @dataclass
@@ -30,6 +40,14 @@ class PreparedDocument:
     chunks: list[str]
     chunk_hashes: list[str]
     vectors: list[list[float]] | None
+    sent_hash: str
+    # Sent exactly as in the snapshot the publish builds on: its chunks are not cut again (`chunks` is
+    # empty); the publish copies them, and shares their points, from that snapshot.
+    kept_chunks: int | None = field(default=None)
+
+    @property
+    def chunk_count(self) -> int:
+        return len(self.chunks) if self.kept_chunks is None else self.kept_chunks
 
 
 @dataclass
@@ -40,24 +58,47 @@ class PreparedSnapshot:
     captured_at: datetime
     valid_until: datetime | None
     vector_size: int | None
+    base_id: str | None = None  # the snapshot whose documents were known to `prepare` (kept ones are its)
 
     @property
     def chunk_count(self) -> int:
-        return sum(len(d.chunks) for d in self.documents)
+        return sum(d.chunk_count for d in self.documents)
+
+    @property
+    def kept(self) -> list[PreparedDocument]:
+        return [d for d in self.documents if d.kept_chunks is not None]
 
 
-def prepare(body: PublishRequest, settings: Settings, now: datetime) -> PreparedSnapshot:
-    """Validate every rule that needs no database, then chunk and hash. Raises InvalidInput naming the field."""
-    check_text(body)  # again here: the command line and scheduled refreshes build bodies without decode_body
+def prepare(body: PublishRequest, settings: Settings, now: datetime, sent: list[str] | None = None,
+            known: Mapping[str, KnownDocument] | None = None) -> PreparedSnapshot:
+    """Validate every rule that needs no database, then chunk and hash. Raises InvalidInput naming the field.
+
+    `sent`: the documents' `sent_hashes` when the caller has them. `known`: the documents of the snapshot
+    this one builds on, by id; one sent exactly as then (the same sent hash) passed every check then and
+    would be cut the same, so it is kept as it is: its vector size is still read, nothing else."""
+    sent = sent if sent is not None else sent_hashes(body, settings)
+    # Text is checked again here (the command line and scheduled refreshes build bodies without
+    # decode_body), for the envelope and every document not kept.
+    for name in body.__struct_fields__:
+        if name != "documents":
+            check_text(getattr(body, name), name, name)
     captured_at = check_envelope(body, settings, now)
     seen: set[str] = set()
     vector_size: int | None = None
     documents: list[PreparedDocument] = []
-    for index, doc in enumerate(body.documents):
+    for index, (doc, sent_hash) in enumerate(zip(body.documents, sent, strict=True)):
         where = f"documents[{index}]"
         if doc.id in seen:
             raise InvalidInput(f"{where}.id: document id {doc.id!r} appears twice", field=f"{where}.id")
         seen.add(doc.id)
+        before = known.get(doc.id) if known else None
+        if before is not None and before.sent_hash == sent_hash:
+            if doc.vectors:
+                vector_size = _same_size(vector_size, len(doc.vectors[0]), f"{where}.vectors[0]")
+            documents.append(PreparedDocument(doc.id, doc.title, doc.uri, doc.metadata, before.content_hash, [], [],
+                                              None, sent_hash, kept_chunks=before.chunk_count))
+            continue
+        check_text(doc, where, "documents", 1)
         if (doc.text is None) == (doc.chunks is None):
             raise InvalidInput(f"{where}: give either text or chunks", field=where)
         if doc.text is not None:
@@ -94,16 +135,10 @@ def prepare(body: PublishRequest, settings: Settings, now: datetime) -> Prepared
                     field=f"{where}.vectors",
                 )
             for position, vector in enumerate(doc.vectors):
-                if vector_size is None:
-                    vector_size = len(vector)
-                    if not 1 <= vector_size <= 8192:
-                        raise InvalidInput(f"{where}.vectors: dimension {vector_size} is out of range",
-                                           field=f"{where}.vectors")
-                if len(vector) != vector_size:
-                    raise InvalidInput(
-                        f"{where}.vectors[{position}] has dimension {len(vector)}, expected {vector_size}",
-                        field=f"{where}.vectors[{position}]",
-                    )
+                if vector_size is None and not 1 <= len(vector) <= 8192:
+                    raise InvalidInput(f"{where}.vectors: dimension {len(vector)} is out of range",
+                                       field=f"{where}.vectors")
+                vector_size = _same_size(vector_size, len(vector), f"{where}.vectors[{position}]")
                 if not _usable_vector(vector):
                     raise InvalidInput(
                         f"{where}.vectors[{position}] must be finite and not all zero",
@@ -119,6 +154,7 @@ def prepare(body: PublishRequest, settings: Settings, now: datetime) -> Prepared
                 chunks=chunks,
                 chunk_hashes=[sha256_text(c) for c in chunks],
                 vectors=doc.vectors,
+                sent_hash=sent_hash,
             )
         )
     documents.sort(key=lambda d: d.id)
@@ -151,14 +187,31 @@ def check_envelope(body: PublishRequest, settings: Settings, now: datetime) -> d
     return captured_at
 
 
-def fingerprint(body: PublishRequest, settings: Settings) -> str:
-    """The documents exactly as sent (vectors included) and the settings that decide how they are checked
-    and cut. A body with the fingerprint of the active snapshot's last accepted body passed every check
-    of `prepare` then and would come out the same: it is confirmed without being prepared again."""
-    digest = hashlib.sha256(msgspec.msgpack.encode(body.documents))  # a NaN stays a NaN, unlike in JSON
-    digest.update(f"|{settings.chunk_size}|{settings.chunk_overlap}|{settings.max_text_length}"
-                  f"|{settings.max_chunks_per_document}".encode())
+def sent_hashes(body: PublishRequest, settings: Settings) -> list[str]:
+    """Each document exactly as sent (vectors included) with the settings that decide how it is checked and
+    cut: a document with the sent hash of a stored one would be prepared the same."""
+    suffix = (f"|{settings.chunk_size}|{settings.chunk_overlap}|{settings.max_text_length}"
+              f"|{settings.max_chunks_per_document}").encode()
+    return [_sent_hash(doc, suffix) for doc in body.documents]
+
+
+def _sent_hash(doc: DocumentIn, suffix: bytes) -> str:
+    digest = hashlib.sha256(msgspec.msgpack.encode(doc))  # a NaN stays a NaN, unlike in JSON
+    digest.update(suffix)
     return "sha256:" + digest.hexdigest()
+
+
+def fingerprint(sent: list[str]) -> str:
+    """The documents as sent, in their order, from their sent hashes. A body with the fingerprint of the
+    active snapshot's last accepted body passed every check of `prepare` then and would come out the
+    same: it is confirmed without being prepared again."""
+    return sha256_text("".join(f"{h}\n" for h in sent))
+
+
+def _same_size(known: int | None, size: int, where: str) -> int:
+    if known is not None and size != known:
+        raise InvalidInput(f"{where} has dimension {size}, expected {known}", field=where)
+    return size
 
 
 def _usable_vector(vector: list[float]) -> bool:

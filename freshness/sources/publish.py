@@ -9,6 +9,11 @@ snapshot must not hold a database transaction open:
 2. index: write points to the store in small batches, reusing vectors of unchanged chunks;
 3. activate: in one transaction, supersede the previous snapshot and make this one active.
 
+A document sent exactly as in the active snapshot (the same sent hash) is kept: it is not cut, checked
+or hashed again, its chunk rows are copied from that snapshot in the database, and its points are
+shared: step 2 adds the new snapshot to their lists, in one write, instead of writing them again. So
+a re-publish costs what changed, not the whole source.
+
 Retrievals only serve snapshots the database says are active, so nothing written in step 2 is
 visible before step 3 commits. Any failure marks the snapshot `failed` and deletes its points;
 a process killed midway leaves it `ingesting`, and `recover_unfinished` cleans it up at the next start.
@@ -17,10 +22,11 @@ a process killed midway leaves it `ingesting`, and `recover_unfinished` cleans i
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import String, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,8 +38,15 @@ from freshness.ids import new_chunk_id, new_snapshot_id
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
 from freshness.sources import lifecycle
-from freshness.sources.indexing import PlannedChunk, Progress, index_chunks
-from freshness.sources.prepare import PreparedSnapshot, check_envelope, fingerprint, prepare
+from freshness.sources.indexing import PlannedChunk, Progress, index_chunks, share_points
+from freshness.sources.prepare import (
+    KnownDocument,
+    PreparedSnapshot,
+    check_envelope,
+    fingerprint,
+    prepare,
+    sent_hashes,
+)
 from freshness.sources.schemas import PublishRequest, PublishResult, PublishStats
 from freshness.sources.service import active_snapshot, get_source
 from freshness.sources.unfinished import (
@@ -44,7 +57,6 @@ from freshness.sources.unfinished import (
 )
 from freshness.sources.views import snapshot_out
 
-# Retrievals write their audit records between these transactions (SQLite has one writer at a time).
 CHUNK_ROWS_PER_TRANSACTION = 1_000
 FINGERPRINT = "documents_fingerprint"  # in a snapshot's stats: prepare.fingerprint of its last accepted body
 _ACTIVE_FINGERPRINT = (
@@ -52,6 +64,37 @@ _ACTIVE_FINGERPRINT = (
     .join(Source, Source.active_snapshot_id == Snapshot.id)
     .where(Source.id == bindparam("source_id"))
 )
+_CHUNKS = cast(Table, Chunk.__table__)
+_DOCUMENTS = cast(Table, Document.__table__)
+_ACTIVE_DOCUMENTS = (
+    select(Source.active_snapshot_id, _DOCUMENTS.c.document_id, _DOCUMENTS.c.sent_hash, _DOCUMENTS.c.content_hash,
+           _DOCUMENTS.c.chunk_count)
+    .select_from(_DOCUMENTS.join(Source.__table__, Source.active_snapshot_id == _DOCUMENTS.c.snapshot_id))
+    .where(Source.id == bindparam("source_id"))
+)
+_BASE_CHUNKS = (
+    select(_CHUNKS.c.chunk_id, _CHUNKS.c.document_id)
+    .where(_CHUNKS.c.snapshot_id == bindparam("base"))
+)
+# A kept document's chunk row, copied from the snapshot the publish builds on under a new chunk id.
+_COPY_CHUNK = insert(_CHUNKS).from_select(
+    ["chunk_id", "snapshot_id", "source_id", "document_id", "position", "text", "content_hash", "point_id"],
+    select(bindparam("new_id", type_=String), bindparam("snapshot_id", type_=String), _CHUNKS.c.source_id,
+           _CHUNKS.c.document_id, _CHUNKS.c.position, _CHUNKS.c.text, _CHUNKS.c.content_hash, _CHUNKS.c.point_id)
+    .where(_CHUNKS.c.chunk_id == bindparam("old_id")),
+)
+
+
+@dataclass
+class Reservation:
+    """What the reserve step decided: the rows to write and the points to write or share."""
+
+    planned: list[PlannedChunk] = field(default_factory=list)  # chunks of changed documents: new points
+    rows: list[dict] = field(default_factory=list)  # their chunk rows
+    copies: list[dict] = field(default_factory=list)  # kept documents' chunk rows: new_id, old_id
+    base_id: str | None = None  # the snapshot the kept documents are copied from
+    dropped: list[str] = field(default_factory=list)  # the base's documents not kept (changed or gone)
+    written: bool = False  # the rows and copies were written in the reserving transaction
 
 
 def publish(
@@ -64,14 +107,15 @@ def publish(
     started = time.perf_counter()
     now = runtime.clock.now()
     captured_at = check_envelope(body, runtime.settings, now)
-    sent = fingerprint(body, runtime.settings)
+    sent_each = sent_hashes(body, runtime.settings)
+    sent = fingerprint(sent_each)
     # The documents exactly as last accepted: nothing to cut, check or hash again (skipped when they are not).
-    prepared = None if _sent_before(runtime, source_id, sent, body.valid_until) else prepare(
-        body, runtime.settings, now)
+    prepared = None if _sent_before(runtime, source_id, sent, body.valid_until) else _prepare(
+        runtime, source_id, body, now, sent_each)
 
     ended: list[str] = []
 
-    def begin(session: Session) -> tuple[Source, Snapshot, int | None, list[PlannedChunk], list[dict]]:
+    def begin(session: Session) -> tuple[Source, Snapshot, int | None, Reservation]:
         # Source row first, then its snapshots: the one lock order of every writer and of retrieval.
         source = get_source(session, source_id, for_update=True)
         require_owner(principal, source.owner)
@@ -87,17 +131,23 @@ def publish(
             assert confirmed is not None  # the source's active snapshot id points at its ACTIVE snapshot
             if confirmed.stats.get(FINGERPRINT) != sent:
                 confirmed.stats = {**confirmed.stats, FINGERPRINT: sent}
-            return source, confirmed, None, [], []
-        if prepared is None:
-            raise _NotSentBefore  # another publish got in since the look: prepare after all
+            return source, confirmed, None, Reservation()
+        if prepared is None or (prepared.kept and prepared.base_id != (active.id if active else None)):
+            # Another publish or a rollback got in since the look: prepare after all, building on the
+            # snapshot active now.
+            raise _NotSentBefore
         size = _settle_dense_size(session, prepared)
         return source, *_reserve(session, source, prepared, now, size)
 
     try:
-        source, snapshot, dense_size, planned, chunk_rows = transaction(runtime.sessions, begin)
+        source, snapshot, dense_size, plan = transaction(runtime.sessions, begin)
     except _NotSentBefore:
-        prepared = prepare(body, runtime.settings, now)
-        source, snapshot, dense_size, planned, chunk_rows = transaction(runtime.sessions, begin)
+        prepared = _prepare(runtime, source_id, body, now, sent_each)
+        try:
+            source, snapshot, dense_size, plan = transaction(runtime.sessions, begin)
+        except _NotSentBefore:  # it moved again: build on nothing, which needs no snapshot to stay put
+            prepared = prepare(body, runtime.settings, now, sent_each)
+            source, snapshot, dense_size, plan = transaction(runtime.sessions, begin)
     abandoned(runtime).difference_update(ended)
     if snapshot.state != SnapshotState.INGESTING:  # the active one, confirmed unchanged
         stats = PublishStats(len(body.documents), snapshot.chunk_count, 0, 0, _ms(started))
@@ -106,23 +156,46 @@ def publish(
 
     reserved_id = snapshot.id
     try:
-        for start in range(0, len(chunk_rows), CHUNK_ROWS_PER_TRANSACTION):
-            rows = chunk_rows[start : start + CHUNK_ROWS_PER_TRANSACTION]
-            # ignore[misc] below: mypy cannot type a lambda that has a default argument
-            transaction(runtime.sessions,
-                        lambda session, rows=rows: session.execute(cast(Table, Chunk.__table__).insert(), rows))  # type: ignore[misc]
+        if not plan.written:
+            _write_chunk_rows(runtime, plan)
         if dense_size is not None:
             # Only now that the size is committed: a refused publish must not leave the store set up for it.
             runtime.store.ensure_dense(dense_size)
-        embedded, reused = index_chunks(runtime, source, snapshot, planned, dense_size, progress)
+        embedded, reused = index_chunks(runtime, source, snapshot, plan.planned, dense_size, progress)
+        if plan.base_id is not None:
+            reused += share_points(runtime, source_id, snapshot.id, plan.base_id, plan.dropped, len(plan.copies))
         snapshot = transaction(runtime.sessions, lambda session: _activate_new(
             session, runtime, reserved_id, source_id, embedded, reused, started, sent))
     except BaseException as exc:
         fail_publish(runtime, reserved_id, exc)
         raise
-    stats = PublishStats(len(body.documents), len(planned), embedded, reused, _ms(started))
+    stats = PublishStats(len(body.documents), snapshot.chunk_count, embedded, reused, _ms(started))
     runtime.metrics.publish_duration.labels("changed").observe(time.perf_counter() - started)
     return PublishResult(snapshot=snapshot_out(snapshot), changed=True, stats=stats)
+
+
+def _prepare(runtime: Runtime, source_id: str, body: PublishRequest, now: datetime,
+             sent_each: list[str]) -> PreparedSnapshot:
+    """Prepared against the documents of the source's active snapshot, which it keeps where they are
+    sent exactly as then."""
+    with read_scope(runtime.sessions) as session:
+        rows = session.execute(_ACTIVE_DOCUMENTS, {"source_id": source_id}).all()
+    known = {row.document_id: KnownDocument(row.sent_hash, row.content_hash, row.chunk_count) for row in rows}
+    prepared = prepare(body, runtime.settings, now, sent_each, known)
+    prepared.base_id = rows[0].active_snapshot_id if rows else None
+    return prepared
+
+
+def _write_chunk_rows(runtime: Runtime, plan: Reservation) -> None:
+    """The new chunk rows and the kept ones' copies, in short transactions (retrievals write their
+    audit records between them: SQLite has one writer at a time)."""
+    for start in range(0, len(plan.rows), CHUNK_ROWS_PER_TRANSACTION):
+        rows = plan.rows[start : start + CHUNK_ROWS_PER_TRANSACTION]
+        # ignore[misc] below: mypy cannot type a lambda that has a default argument
+        transaction(runtime.sessions, lambda session, rows=rows: session.execute(_CHUNKS.insert(), rows))  # type: ignore[misc]
+    for start in range(0, len(plan.copies), CHUNK_ROWS_PER_TRANSACTION):
+        copies = plan.copies[start : start + CHUNK_ROWS_PER_TRANSACTION]
+        transaction(runtime.sessions, lambda session, copies=copies: session.execute(_COPY_CHUNK, copies))  # type: ignore[misc]
 
 
 class _NotSentBefore(Exception):
@@ -155,7 +228,7 @@ def _settle_dense_size(session: Session, prepared: PreparedSnapshot) -> int | No
 
 def _reserve(
     session: Session, source: Source, prepared: PreparedSnapshot, now: datetime, dense_size: int | None
-) -> tuple[Snapshot, int | None, list[PlannedChunk], list[dict]]:
+) -> tuple[Snapshot, int | None, Reservation]:
     snapshot = Snapshot(
         id=new_snapshot_id(),
         source_id=source.id,
@@ -178,9 +251,19 @@ def _reserve(
         session.flush()
     except IntegrityError as exc:
         raise Conflict(f"a publish of source {source_id!r} is already in progress; retry when it ends") from exc
-    planned: list[PlannedChunk] = []
+    plan = Reservation()
     documents = []
-    chunk_rows = []
+    kept = {doc.id for doc in prepared.kept}
+    if kept:
+        # The base is the active snapshot, read under the source's lock (begin checked prepared.base_id).
+        plan.base_id = prepared.base_id
+        dropped: set[str] = set()
+        for row in session.connection().execute(_BASE_CHUNKS, {"base": prepared.base_id}):
+            if row.document_id in kept:
+                plan.copies.append({"new_id": new_chunk_id(), "snapshot_id": snapshot.id, "old_id": row.chunk_id})
+            else:
+                dropped.add(row.document_id)
+        plan.dropped = sorted(dropped)
     for position, doc in enumerate(prepared.documents):
         documents.append(
             dict(
@@ -191,7 +274,8 @@ def _reserve(
                 uri=doc.uri,
                 metadata_=doc.metadata,
                 content_hash=doc.content_hash,
-                chunk_count=len(doc.chunks),
+                chunk_count=doc.chunk_count,
+                sent_hash=doc.sent_hash,
             )
         )
         for index, (text, digest) in enumerate(zip(doc.chunks, doc.chunk_hashes, strict=True)):
@@ -203,20 +287,28 @@ def _reserve(
                 content_hash=digest,
                 vector=doc.vectors[index] if doc.vectors is not None else None,
             )
-            planned.append(chunk)
-            chunk_rows.append(
+            plan.planned.append(chunk)
+            plan.rows.append(
                 dict(
                     chunk_id=chunk.chunk_id,
                     snapshot_id=snapshot.id,
-                    source_id=source.id,
+                    source_id=source_id,
                     document_id=doc.id,
                     position=index,
                     text=text,
                     content_hash=digest,
+                    point_id=chunk.chunk_id,  # a new point, named as its first chunk row
                 )
             )
-    session.execute(cast(Table, Document.__table__).insert(), [_columns(Document, d) for d in documents])
-    return snapshot, dense_size, planned, chunk_rows
+    session.execute(_DOCUMENTS.insert(), [_columns(Document, d) for d in documents])
+    if len(plan.rows) + len(plan.copies) <= CHUNK_ROWS_PER_TRANSACTION:
+        # Few enough to hold the write lock no longer than a retrieval's record takes: one commit, not three.
+        if plan.rows:
+            session.execute(_CHUNKS.insert(), plan.rows)
+        if plan.copies:
+            session.execute(_COPY_CHUNK, plan.copies)
+        plan.written = True
+    return snapshot, dense_size, plan
 
 
 def _columns(model: type[Base], row: dict) -> dict:

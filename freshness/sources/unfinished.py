@@ -1,5 +1,7 @@
-"""Publishes that did not finish: marked failed, their points removed, so that the source can be
-published again (one unfinished publish per source blocks the next with a 409)."""
+"""Publishes that did not finish: marked failed, the points they wrote removed, so that the source can be
+published again (one unfinished publish per source blocks the next with a 409). The points they shared
+with earlier snapshots stay; their lists still name the failed snapshot, which no retrieval matches
+(it is never active) and the source's next publish drops."""
 
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def fail_publish(runtime: Runtime, snapshot_id: str, exc: BaseException) -> None
         log.warning("could not mark snapshot %s failed: %s", snapshot_id, fail_exc)
         abandoned(runtime).add(snapshot_id)
     finally:
-        runtime.store.delete_snapshot(snapshot_id)
+        runtime.store.delete_written_by(snapshot_id)
 
 
 def abandoned(runtime: Runtime) -> set[str]:
@@ -69,5 +71,5 @@ def recover_unfinished(runtime: Runtime, *, all_ingesting: bool) -> list[str]:
             fail(session, snapshot, "the publish was interrupted (process stopped) and never activated", now)
         ids = [s.id for s in stuck]
     for snapshot_id in ids:
-        runtime.store.delete_snapshot(snapshot_id)
+        runtime.store.delete_written_by(snapshot_id)
     return ids

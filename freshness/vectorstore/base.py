@@ -10,8 +10,12 @@ DENSE = "dense"
 # Reciprocal rank fusion of the BM25 and dense rankings, the same in every adapter so that an answer
 # does not depend on which store holds the chunks (60: the constant of the original RRF paper).
 RRF_K = 60
-# Payload fields that search filters use; each gets a keyword index.
-INDEXED_FIELDS = ("snapshot_id", "source_id", "source_class", "tags", "document_id")
+# Payload fields that search filters use; each gets a keyword index. A point is written by one snapshot's
+# publish (`snapshot_id`) and serves every snapshot of its source that kept its chunk (`snapshots`, a list
+# that later publishes of the source extend); a search matches `snapshots` against the active ones.
+WRITTEN_BY = "snapshot_id"
+SNAPSHOTS = "snapshots"
+INDEXED_FIELDS = (WRITTEN_BY, SNAPSHOTS, "source_id", "source_class", "tags", "document_id")
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,8 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Conditions ANDed together; an empty list means "no condition" except for snapshot_ids."""
+    """Conditions ANDed together; an empty list means "no condition" except for snapshot_ids, which a point
+    matches when one of them is in its `snapshots`."""
 
     snapshot_ids: list[str]
     source_ids: list[str] = field(default_factory=list)
@@ -47,7 +52,7 @@ class SearchFilter:
 
 @runtime_checkable
 class VectorStore(Protocol):
-    """One collection of chunk points keyed by chunk id."""
+    """One collection of chunk points keyed by point id (`chunks.point_id`)."""
 
     def ensure_dense(self, size: int) -> None: ...
 
@@ -57,7 +62,20 @@ class VectorStore(Protocol):
 
     def delete_ids(self, ids: list[str]) -> None: ...
 
-    def delete_snapshot(self, snapshot_id: str) -> None: ...
+    def delete_written_by(self, snapshot_id: str) -> None:
+        """Delete the points this snapshot's publish wrote (not those it shares with earlier snapshots)."""
+
+    def snapshot_lists(self, ids: list[str]) -> dict[str, list[str]]:
+        """point id -> the snapshots its payload says it serves (points not in the store are left out)."""
+        ...
+
+    def set_snapshot_lists(self, ids: list[str], snapshots: list[str]) -> None:
+        """Make these points serve exactly these snapshots."""
+
+    def share(self, source_id: str, serving: str, dropped_documents: list[str], snapshots: list[str]) -> int:
+        """The points of the source that serve `serving`, except those of the dropped documents, serve
+        exactly `snapshots` from now on, in one write. Returns how many points that is."""
+        ...
 
     def set_payload_for_source(self, source_id: str, payload: dict[str, Any]) -> None: ...
 
@@ -69,7 +87,9 @@ class VectorStore(Protocol):
         limit: int,
     ) -> list[Hit]: ...
 
-    def count(self, snapshot_id: str | None = None) -> int: ...
+    def count(self, snapshot_id: str | None = None) -> int:
+        """Every point, or the points that serve this snapshot."""
+        ...
 
     def scroll_ids(self, offset: str | None, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], str | None]: ...
 
@@ -80,3 +100,21 @@ class VectorStore(Protocol):
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+def backfill_snapshot_lists(store: VectorStore, page: int = 1_000) -> int:
+    """A store written before points were shared: each point serves the one snapshot that wrote it.
+    Returns how many points were given their list."""
+    groups: dict[str, list[str]] = {}
+    offset: str | None = None
+    while True:
+        rows, offset = store.scroll_ids(offset, page)
+        for point_id, payload in rows:
+            if SNAPSHOTS not in payload and isinstance(payload.get(WRITTEN_BY), str):
+                groups.setdefault(payload[WRITTEN_BY], []).append(point_id)
+        if offset is None:
+            break
+    for snapshot_id, ids in groups.items():
+        for start in range(0, len(ids), page):
+            store.set_snapshot_lists(ids[start : start + page], [snapshot_id])
+    return sum(len(ids) for ids in groups.values())

@@ -9,12 +9,25 @@ from typing import Any, cast
 import qdrant_edge as qe
 
 from freshness.errors import StoreLocked, Unavailable
-from freshness.vectorstore.base import DENSE, INDEXED_FIELDS, RRF_K, SPARSE, ChunkPoint, Hit, SearchFilter, SparseVec
+from freshness.vectorstore.base import (
+    DENSE,
+    INDEXED_FIELDS,
+    RRF_K,
+    SNAPSHOTS,
+    SPARSE,
+    WRITTEN_BY,
+    ChunkPoint,
+    Hit,
+    SearchFilter,
+    SparseVec,
+    backfill_snapshot_lists,
+)
 from freshness.vectorstore.handover import hand_over
 
 # The binding holds the GIL for a whole write: at most this many points per call, and a thread switch
 # between calls, so that a retrieval waits for one short write, not for a publisher's whole batch.
 WRITE_SLICE = 32
+LIST_SLICE = 256  # points whose snapshot list one call rewrites (a payload write costs a tenth of a point's)
 
 
 def _uuid_str(value: Any) -> str:
@@ -49,6 +62,8 @@ class EdgeStore:
         for name in INDEXED_FIELDS:
             if name not in schema:
                 self.shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+        if SNAPSHOTS not in schema:
+            backfill_snapshot_lists(self)
         if vector_size:
             self.ensure_dense(vector_size)
 
@@ -85,15 +100,44 @@ class EdgeStore:
             with self._lock:
                 self.shard.update(qe.UpdateOperation.delete_points(list(ids)))
 
-    def delete_snapshot(self, snapshot_id: str) -> None:
+    def delete_written_by(self, snapshot_id: str) -> None:
         with self._lock:
-            self.shard.update(qe.UpdateOperation.delete_points_by_filter(_match("snapshot_id", [snapshot_id])))
+            self.shard.update(qe.UpdateOperation.delete_points_by_filter(_match(WRITTEN_BY, [snapshot_id])))
+
+    def set_snapshot_lists(self, ids: list[str], snapshots: list[str]) -> None:
+        for start in range(0, len(ids), LIST_SLICE):
+            if start:
+                hand_over()
+            with self._lock:
+                some: list[Any] = ids[start : start + LIST_SLICE]
+                self.shard.update(qe.UpdateOperation.set_payload(some, {SNAPSHOTS: list(snapshots)}))
 
     def set_payload_for_source(self, source_id: str, payload: dict[str, Any]) -> None:
         with self._lock:
             self.shard.update(qe.UpdateOperation.set_payload_by_filter(_match("source_id", [source_id]), payload))
 
+    def share(self, source_id: str, serving: str, dropped_documents: list[str], snapshots: list[str]) -> int:
+        flt = qe.Filter(
+            must=[qe.FieldCondition("source_id", match=qe.MatchAny([source_id])),
+                  qe.FieldCondition(SNAPSHOTS, match=qe.MatchAny([serving]))],
+            must_not=[qe.FieldCondition("document_id", match=qe.MatchAny(list(dropped_documents)))]
+            if dropped_documents else None,
+        )
+        with self._lock:
+            count = self.shard.count(qe.CountRequest(exact=True, filter=flt))
+            self.shard.update(qe.UpdateOperation.set_payload_by_filter(flt, {SNAPSHOTS: list(snapshots)}))
+        return count
+
     # -- reads ----------------------------------------------------------------------------------
+    def snapshot_lists(self, ids: list[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for start in range(0, len(ids), LIST_SLICE * 4):
+            some: list[Any] = ids[start : start + LIST_SLICE * 4]
+            records = self.shard.retrieve(some, with_payload=qe.PayloadSelector.Include([SNAPSHOTS]), with_vector=False)
+            for record in records:
+                out[_uuid_str(record.id)] = list((record.payload or {}).get(SNAPSHOTS) or [])
+        return out
+
     def vectors(self, ids: list[str]) -> dict[str, tuple[SparseVec, list[float] | None]]:
         if not ids:
             return {}
@@ -128,7 +172,7 @@ class EdgeStore:
         return [Hit(_uuid_str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
     def count(self, snapshot_id: str | None = None) -> int:
-        flt = _match("snapshot_id", [snapshot_id]) if snapshot_id else None
+        flt = _match(SNAPSHOTS, [snapshot_id]) if snapshot_id else None
         return self.shard.count(qe.CountRequest(exact=True, filter=flt))
 
     def scroll_ids(self, offset: str | None, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
@@ -164,7 +208,7 @@ def _match(key: str, values: list[str]) -> qe.Filter:
 
 
 def _filter(where: SearchFilter) -> qe.Filter:
-    must: list[Any] = [qe.FieldCondition("snapshot_id", match=qe.MatchAny(list(where.snapshot_ids)))]
+    must: list[Any] = [qe.FieldCondition(SNAPSHOTS, match=qe.MatchAny(list(where.snapshot_ids)))]
     if where.source_ids:
         must.append(qe.FieldCondition("source_id", match=qe.MatchAny(list(where.source_ids))))
     if where.source_classes:

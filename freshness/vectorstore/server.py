@@ -8,7 +8,19 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
 from freshness.errors import Unavailable
-from freshness.vectorstore.base import DENSE, INDEXED_FIELDS, RRF_K, SPARSE, ChunkPoint, Hit, SearchFilter, SparseVec
+from freshness.vectorstore.base import (
+    DENSE,
+    INDEXED_FIELDS,
+    RRF_K,
+    SNAPSHOTS,
+    SPARSE,
+    WRITTEN_BY,
+    ChunkPoint,
+    Hit,
+    SearchFilter,
+    SparseVec,
+    backfill_snapshot_lists,
+)
 
 
 class ServerStore:
@@ -23,13 +35,17 @@ class ServerStore:
                     vectors_config={},
                     sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
                 )
-                for name in INDEXED_FIELDS:
-                    client.create_payload_index(collection, name, qm.PayloadSchemaType.KEYWORD)
-            vectors = client.get_collection(collection).config.params.vectors
+            info = client.get_collection(collection)
+            missing = [name for name in INDEXED_FIELDS if name not in (info.payload_schema or {})]
+            for name in missing:
+                client.create_payload_index(collection, name, qm.PayloadSchemaType.KEYWORD)
+            vectors = info.config.params.vectors
             if isinstance(vectors, dict) and DENSE in vectors:
                 self._dense = vectors[DENSE].size
         except Exception as exc:
             raise Unavailable(f"cannot reach the Qdrant collection {collection!r}: {exc}") from exc
+        if SNAPSHOTS in missing:
+            backfill_snapshot_lists(self)
         if vector_size:
             self.ensure_dense(vector_size)
 
@@ -67,11 +83,33 @@ class ServerStore:
         if ids:
             self.client.delete(self.collection, qm.PointIdsList(points=list(ids)), wait=True)
 
-    def delete_snapshot(self, snapshot_id: str) -> None:
-        self.client.delete(self.collection, qm.FilterSelector(filter=_match("snapshot_id", [snapshot_id])), wait=True)
+    def delete_written_by(self, snapshot_id: str) -> None:
+        self.client.delete(self.collection, qm.FilterSelector(filter=_match(WRITTEN_BY, [snapshot_id])), wait=True)
+
+    def snapshot_lists(self, ids: list[str]) -> dict[str, list[str]]:
+        if not ids:
+            return {}
+        records = self.client.retrieve(self.collection, list(ids), with_payload=[SNAPSHOTS], with_vectors=False)
+        return {str(r.id): list((r.payload or {}).get(SNAPSHOTS) or []) for r in records}
+
+    def set_snapshot_lists(self, ids: list[str], snapshots: list[str]) -> None:
+        if ids:
+            self.client.set_payload(self.collection, {SNAPSHOTS: list(snapshots)},
+                                    points=qm.PointIdsList(points=list(ids)), wait=True)
 
     def set_payload_for_source(self, source_id: str, payload: dict[str, Any]) -> None:
         self.client.set_payload(self.collection, payload, points=_match("source_id", [source_id]), wait=True)
+
+    def share(self, source_id: str, serving: str, dropped_documents: list[str], snapshots: list[str]) -> int:
+        flt = qm.Filter(
+            must=[qm.FieldCondition(key="source_id", match=qm.MatchAny(any=[source_id])),
+                  qm.FieldCondition(key=SNAPSHOTS, match=qm.MatchAny(any=[serving]))],
+            must_not=[qm.FieldCondition(key="document_id", match=qm.MatchAny(any=list(dropped_documents)))]
+            if dropped_documents else None,
+        )
+        count = self.client.count(self.collection, count_filter=flt, exact=True).count
+        self.client.set_payload(self.collection, {SNAPSHOTS: list(snapshots)}, points=flt, wait=True)
+        return count
 
     def vectors(self, ids: list[str]) -> dict[str, tuple[SparseVec, list[float] | None]]:
         if not ids:
@@ -113,7 +151,7 @@ class ServerStore:
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in result.points]
 
     def count(self, snapshot_id: str | None = None) -> int:
-        flt = _match("snapshot_id", [snapshot_id]) if snapshot_id else None
+        flt = _match(SNAPSHOTS, [snapshot_id]) if snapshot_id else None
         return self.client.count(self.collection, count_filter=flt, exact=True).count
 
     def scroll_ids(self, offset: str | None, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
@@ -148,7 +186,7 @@ def _match(key: str, values: list[str]) -> qm.Filter:
 
 
 def _filter(where: SearchFilter) -> qm.Filter:
-    must: list[Any] = [qm.FieldCondition(key="snapshot_id", match=qm.MatchAny(any=list(where.snapshot_ids)))]
+    must: list[Any] = [qm.FieldCondition(key=SNAPSHOTS, match=qm.MatchAny(any=list(where.snapshot_ids)))]
     if where.source_ids:
         must.append(qm.FieldCondition(key="source_id", match=qm.MatchAny(any=list(where.source_ids))))
     if where.source_classes:

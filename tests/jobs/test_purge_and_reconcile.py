@@ -95,9 +95,9 @@ def test_reconcile_restores_missing_points_and_deletes_foreign_ones(admin, run, 
     runtime.store.upsert([ChunkPoint(stranger, bm25_document("refund rule stranger"), None,
                                      {"snapshot_id": "snap_nobody", "source_id": "refund-policy"})])
     sparse, dense = runtime.store.vectors([ids[5]])[ids[5]]
-    runtime.store.upsert([ChunkPoint(ids[5], sparse, dense, {"snapshot_id": active, "source_id": "refund-policy",
-                                                             "source_class": "policy", "tags": ["us"],
-                                                             "chunk_id": ids[5], "document_id": "refunds.md"})])
+    runtime.store.upsert([ChunkPoint(ids[5], sparse, dense, {"snapshot_id": active, "snapshots": [active],
+                                                             "source_id": "refund-policy", "source_class": "policy",
+                                                             "tags": ["us"], "document_id": "refunds.md"})])
     assert runtime.store.count(active) == total - 3
 
     result = run("reconcile")

@@ -31,9 +31,9 @@ def prepared(monkeypatch) -> list[int]:
     calls: list[int] = []
     real = publishing.prepare
 
-    def counting(body, settings, now):
+    def counting(body, settings, now, *rest):
         calls.append(len(body.documents))
-        return real(body, settings, now)
+        return real(body, settings, now, *rest)
 
     monkeypatch.setattr(publishing, "prepare", counting)
     return calls

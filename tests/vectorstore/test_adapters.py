@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import qdrant_edge as qe
 
 from freshness.errors import StoreLocked, Unavailable
-from freshness.vectorstore.base import ChunkPoint, SearchFilter, SparseVec, VectorStore
+from freshness.vectorstore.base import SNAPSHOTS, ChunkPoint, SearchFilter, SparseVec, VectorStore
 from freshness.vectorstore.edge import EdgeStore
 from freshness.vectorstore.embedders import bm25_document, bm25_query
 from freshness.vectorstore.server import ServerStore
@@ -46,8 +47,8 @@ LIVE = ["snap-refund-2", "snap-prices-1", "snap-faq-1"]
 
 def point(name: str, with_dense: bool = True) -> ChunkPoint:
     snapshot, source, klass, tags, text, direction = CORPUS[name]
-    payload = {"snapshot_id": snapshot, "source_id": source, "source_class": klass, "tags": tags,
-               "document_id": f"{source}.md", "name": name}
+    payload = {"snapshot_id": snapshot, "snapshots": [snapshot], "source_id": source, "source_class": klass,
+               "tags": tags, "document_id": f"{source}.md", "name": name}
     return ChunkPoint(chunk_id(name), bm25_document(text), [float(x) for x in direction] if with_dense else None,
                       payload)
 
@@ -143,7 +144,7 @@ def test_count_per_snapshot(filled: VectorStore) -> None:
 
 
 def test_deleting_a_snapshot_removes_its_points_and_nothing_else(filled: VectorStore) -> None:
-    filled.delete_snapshot("snap-refund-2")
+    filled.delete_written_by("snap-refund-2")
 
     assert filled.count("snap-refund-2") == 0
     assert filled.count("snap-refund-1") == 1
@@ -151,6 +152,46 @@ def test_deleting_a_snapshot_removes_its_points_and_nothing_else(filled: VectorS
     assert filled.count() == len(CORPUS) - 2
     hits = filled.search(bm25_query("warranty defects"), None, SearchFilter(LIVE + ["snap-refund-1"]), 10)
     assert "warranty-v2" not in names(hits)
+
+
+def test_a_shared_point_serves_every_snapshot_in_its_list(filled: VectorStore) -> None:
+    # snap-refund-3 keeps the warranty chunk of snap-refund-2: the point is not written again.
+    warranty = chunk_id("warranty-v2")
+    filled.set_snapshot_lists([warranty], ["snap-refund-2", "snap-refund-3"])
+
+    assert filled.snapshot_lists([warranty, chunk_id("never-stored")]) == {warranty: ["snap-refund-2", "snap-refund-3"]}
+    assert names(filled.search(bm25_query("warranty defects"), None, SearchFilter(["snap-refund-3"]), 5)) == [
+        "warranty-v2"]
+    assert names(filled.search(bm25_query("warranty defects"), None, SearchFilter(["snap-refund-2"]), 5)) == [
+        "warranty-v2"]
+    assert filled.count("snap-refund-3") == 1 and filled.count("snap-refund-2") == 2
+    # Deleting what snap-refund-3's publish wrote leaves the point it shares: snap-refund-2 wrote it.
+    filled.delete_written_by("snap-refund-3")
+    assert filled.count("snap-refund-2") == 2
+    # Dropped from the list, the point no longer answers for that snapshot.
+    filled.set_snapshot_lists([warranty], ["snap-refund-3"])
+    assert filled.search(bm25_query("warranty defects"), None, SearchFilter(["snap-refund-2"]), 5) == []
+
+
+def test_a_store_written_before_points_were_shared_gets_their_lists(tmp_path: Path) -> None:
+    """Points written with only the snapshot that wrote them are given that snapshot as their list when the
+    store is opened, so retrieval's filter on the lists finds them."""
+    path = tmp_path / "edge"
+    store = EdgeStore(path)
+    old = point("espresso", with_dense=False)
+    del old.payload["snapshots"]
+    store.upsert([old])
+    store.close()
+    shard = qe.EdgeShard.load(str(path))
+    shard.update(qe.UpdateOperation.delete_field_index(SNAPSHOTS))  # as the index set was before
+    shard.close()
+
+    reopened = EdgeStore(path)
+    try:
+        assert reopened.snapshot_lists([old.id]) == {old.id: ["snap-prices-1"]}
+        assert names(reopened.search(bm25_query("espresso machine"), None, SearchFilter(LIVE), 5)) == ["espresso"]
+    finally:
+        reopened.close()
 
 
 def test_deleting_ids_removes_exactly_those_points(filled: VectorStore) -> None:
@@ -212,7 +253,8 @@ def test_reused_vectors_make_an_equivalent_point(store: VectorStore) -> None:
     sparse, dense = store.vectors([chunk_id("refund-v2")])[chunk_id("refund-v2")]
     copy_id = chunk_id("refund-v3")
     store.upsert([ChunkPoint(copy_id, SparseVec(sparse.indices, sparse.values), dense,
-                             {"snapshot_id": "snap-refund-3", "source_id": "refund-policy", "name": "refund-v3"})])
+                             {"snapshot_id": "snap-refund-3", "snapshots": ["snap-refund-3"],
+                              "source_id": "refund-policy", "name": "refund-v3"})])
 
     hits = store.search(bm25_query("refunds receipt"), None, SearchFilter(["snap-refund-3"]), 5)
     assert names(hits) == ["refund-v3"]

@@ -1,0 +1,208 @@
+"""Points shared across snapshots: a re-publish writes points only for the documents that changed; the
+kept documents' points serve the new snapshot too, under chunk ids of its own. Rollback, purge, a failed
+publish and reconciliation keep every snapshot that may serve answering from exactly its own content."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from freshness.db import session_scope
+from freshness.models import Chunk, Snapshot, SnapshotState
+from freshness.sources import publish as publishing
+from tests.conftest import Api, publish, register
+
+TOPICS = ["espresso grinder burrs", "kettle descaling vinegar", "warranty defects receipt", "shipping parcels courier"]
+
+
+def _docs(changed: dict[int, str] | None = None) -> list[dict]:
+    changed = changed or {}
+    return [{"id": f"doc-{i}.md",
+             "chunks": [f"{topic} part one of document {i}.", f"{topic} part two {changed.get(i, '')}."]}
+            for i, topic in enumerate(TOPICS)]
+
+
+def _rows(runtime, snapshot_id: str) -> dict[str, tuple[str, str]]:
+    """(document, position) -> (chunk id, point id) of a snapshot's chunk rows."""
+    with session_scope(runtime.sessions) as session:
+        rows = session.execute(select(Chunk.document_id, Chunk.position, Chunk.chunk_id, Chunk.point_id)
+                               .where(Chunk.snapshot_id == snapshot_id)).all()
+    return {f"{r.document_id}#{r.position}": (r.chunk_id, r.point_id) for r in rows}
+
+
+def _served(admin: Api, reader: str, query: str) -> list[dict]:
+    body = {"query": query, "task_class": "general_question", "top_k": 2}
+    response = admin.as_key(reader).post("/v1/retrieve", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
+def _activate(admin: Api, snapshot_id: str, expect: int = 200) -> dict:
+    response = admin.post(f"/v1/snapshots/{snapshot_id}/activate")
+    assert response.status_code == expect, response.text
+    return response.json()
+
+
+def test_a_republish_writes_points_only_for_the_documents_that_changed(admin, runtime, keys):
+    register(admin, "manual", "faq")
+    v1 = publish(admin, "manual", _docs(), version="v1")
+    points_before = runtime.store.count()
+    assert points_before == 8
+
+    v2 = publish(admin, "manual", _docs({3: "now by air"}), version="v2")
+    stats = v2["stats"]
+    # One chunk of the changed document is new text; its other chunk's vectors are reused, but as a new point.
+    assert stats["chunks"] == 8 and stats["chunks_embedded"] == 1 and stats["chunks_reused"] == 7
+    # Only the changed document's two chunks are new points; the kept six serve both snapshots.
+    assert runtime.store.count() == points_before + 2
+    v1_id, v2_id = v1["snapshot"]["id"], v2["snapshot"]["id"]
+    assert runtime.store.count(v2_id) == 8 and runtime.store.count(v1_id) == 8
+
+    old, new = _rows(runtime, v1_id), _rows(runtime, v2_id)
+    assert set(old) == set(new)
+    assert not {c for c, _ in old.values()} & {c for c, _ in new.values()}, "chunk ids are unique across the service"
+    for place in new:
+        same_point = new[place][1] == old[place][1]
+        assert same_point == (not place.startswith("doc-3.md")), place
+
+    # A kept chunk is served as the new snapshot's, under the new snapshot's chunk id.
+    served = _served(admin, keys.reader, "kettle descaling vinegar")[0]
+    assert served["snapshot_id"] == v2_id
+    assert served["chunk_id"] in {c for c, _ in new.values()}
+
+
+def test_the_same_text_with_other_vectors_is_a_changed_document(admin, runtime):
+    register(admin, "vectors", "faq")
+    docs = [{"id": "a.md", "chunks": ["espresso grinder burrs"], "vectors": [[1.0, 0.0, 0.0]]},
+            {"id": "b.md", "chunks": ["kettle descaling vinegar"], "vectors": [[0.0, 1.0, 0.0]]},
+            {"id": "c.md", "chunks": ["warranty defects receipt"], "vectors": [[0.0, 1.0, 1.0]]}]
+    v1 = publish(admin, "vectors", docs)["snapshot"]["id"]
+    docs[0]["vectors"] = [[0.0, 0.0, 1.0]]
+    docs[2]["chunks"] = ["warranty defects receipt, two years"]
+    v2 = publish(admin, "vectors", docs)["snapshot"]["id"]
+
+    old, new = _rows(runtime, v1), _rows(runtime, v2)
+    assert new["b.md#0"][1] == old["b.md#0"][1]
+    assert new["a.md#0"][1] != old["a.md#0"][1]
+    dense = runtime.store.vectors([new["a.md#0"][1]])[new["a.md#0"][1]][1]
+    assert dense == pytest.approx([0.0, 0.0, 1.0], abs=1e-5)
+
+
+def test_rolling_back_serves_the_old_snapshot_from_its_own_chunks(admin, runtime, keys, clock):
+    register(admin, "manual", "faq")
+    v1 = publish(admin, "manual", _docs(), version="v1")["snapshot"]["id"]
+    clock.advance(minutes=1)
+    v2 = publish(admin, "manual", _docs({3: "now by air"}), version="v2")["snapshot"]["id"]
+    clock.advance(minutes=1)
+    v3 = publish(admin, "manual", _docs({3: "now by air", 2: "extended"}), version="v3")["snapshot"]["id"]
+    # doc-0's and doc-1's points moved on to v2 and v3: v1 is only on the lists of doc-2 (kept by v2 only)
+    # and of the old doc-3.
+    assert runtime.store.count(v1) == 4
+
+    _activate(admin, v1)
+    served = _served(admin, keys.reader, "espresso grinder burrs")
+    assert [r["snapshot_id"] for r in served] == [v1, v1]
+    assert {r["chunk_id"] for r in served} <= {c for c, _ in _rows(runtime, v1).values()}
+    shipping = _served(admin, keys.reader, "shipping parcels courier")
+    assert all("by air" not in r["text"] for r in shipping) and shipping[0]["snapshot_id"] == v1
+
+    _activate(admin, v3)
+    served = _served(admin, keys.reader, "warranty defects receipt")
+    assert {r["snapshot_id"] for r in served} == {v3} and any("extended" in r["text"] for r in served)
+    assert _served(admin, keys.reader, "espresso grinder burrs")[0]["snapshot_id"] == v3
+    assert v2  # still retained, superseded
+
+
+def test_a_rollback_waits_for_a_publish_of_the_source_in_progress(admin, runtime, monkeypatch):
+    register(admin, "manual", "faq")
+    v1 = publish(admin, "manual", _docs(), version="v1")["snapshot"]["id"]
+    v2 = publish(admin, "manual", _docs({1: "again"}), version="v2")["snapshot"]["id"]
+    reached, release = threading.Event(), threading.Event()
+    real = publishing.share_points
+
+    def held(*args, **kwargs):
+        reached.set()
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(publishing, "share_points", held)
+    outcome: dict = {}
+    worker = threading.Thread(target=lambda: outcome.update(
+        publish(admin, "manual", _docs({1: "once more"}), version="v3")))
+    worker.start()
+    try:
+        assert reached.wait(30)
+        problem = _activate(admin, v1, expect=409)
+        assert "in progress" in problem["detail"]
+    finally:
+        release.set()
+        worker.join(30)
+    with session_scope(runtime.sessions) as session:
+        assert session.get(Snapshot, v1).state == SnapshotState.SUPERSEDED
+        assert session.get(Snapshot, v2).state == SnapshotState.SUPERSEDED
+    assert outcome["snapshot"]["state"] == "active"
+    _activate(admin, v1)  # once it ended
+
+
+def test_purge_deletes_only_the_points_no_live_snapshot_holds(admin, runtime, keys, clock, run):
+    register(admin, "manual", "faq")
+    v1 = publish(admin, "manual", _docs(), version="v1")["snapshot"]["id"]
+    v2 = publish(admin, "manual", _docs({3: "now by air"}), version="v2")["snapshot"]["id"]
+    old_doc3 = {p for place, (_, p) in _rows(runtime, v1).items() if place.startswith("doc-3.md")}
+
+    clock.advance(days=8)
+    result = run("purge")
+    assert result.counts["snapshots_purged"] == 1 and result.counts["points_deleted"] == 2
+    assert runtime.store.vectors(sorted(old_doc3)) == {}
+    assert runtime.store.count() == 8 and runtime.store.count(v2) == 8
+    served = _served(admin, keys.reader, "espresso grinder burrs")
+    assert [r["snapshot_id"] for r in served] == [v2, v2]
+
+
+def test_a_failed_publish_leaves_the_shared_points_serving_the_active_snapshot(admin, runtime, keys, monkeypatch):
+    register(admin, "manual", "faq")
+    v1 = publish(admin, "manual", _docs(), version="v1")["snapshot"]["id"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("activation failed")
+
+    monkeypatch.setattr(publishing, "_activate_new", broken)
+    publish(admin, "manual", _docs({0: "changed"}), expect=500, version="v2")
+    monkeypatch.undo()
+
+    assert runtime.store.count() == 8  # the failed publish's two new points are gone
+    assert [r["snapshot_id"] for r in _served(admin, keys.reader, "kettle descaling vinegar")] == [v1, v1]
+    # The next publish shares the same points again.
+    v3 = publish(admin, "manual", _docs({0: "changed"}), version="v3")["snapshot"]["id"]
+    assert runtime.store.count() == 10 and runtime.store.count(v3) == 8
+    assert [r["snapshot_id"] for r in _served(admin, keys.reader, "kettle descaling vinegar")] == [v3, v3]
+
+
+def test_reconcile_puts_the_active_snapshot_back_on_a_list_that_lost_it(admin, runtime, keys, run):
+    register(admin, "manual", "faq")
+    publish(admin, "manual", _docs(), version="v1")
+    v2 = publish(admin, "manual", _docs({3: "now by air"}), version="v2")["snapshot"]["id"]
+    point = _rows(runtime, v2)["doc-1.md#0"][1]
+    runtime.store.set_snapshot_lists([point], ["snap_elsewhere"])
+    assert all("part one" not in r["text"] for r in _served(admin, keys.reader, "kettle descaling vinegar"))
+
+    result = run("reconcile")
+    assert result.counts["payloads_changed"] == 1 and result.counts["orphans_deleted"] == 0
+    assert v2 in runtime.store.snapshot_lists([point])[point]
+    assert any("part one" in r["text"] for r in _served(admin, keys.reader, "kettle descaling vinegar"))
+
+
+def test_a_publish_whose_shared_points_are_gone_fails_and_says_what_to_do(admin, runtime, run):
+    register(admin, "manual", "faq")
+    v1 = publish(admin, "manual", _docs(), version="v1")["snapshot"]["id"]
+    runtime.store.delete_ids([_rows(runtime, v1)["doc-0.md#0"][1]])
+
+    response = admin.post("/v1/sources/manual/snapshots", json={"documents": _docs({3: "x"})})
+    assert response.status_code == 503
+    assert "reconcile" in response.json()["detail"]
+    with session_scope(runtime.sessions) as session:
+        assert session.get(Snapshot, v1).state == SnapshotState.ACTIVE
+    run("reconcile")
+    assert publish(admin, "manual", _docs({3: "x"}))["stats"]["chunks_reused"] == 7
