@@ -18,17 +18,20 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Dialect, Select, Table, bindparam, select
+from sqlalchemy import ColumnClause, Connection, Dialect, Select, Table, bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from freshness.models import Snapshot, SnapshotState, Source
 
 _SOURCES = cast(Table, Source.__table__)
 _SNAPSHOTS = cast(Table, Snapshot.__table__)
+# The state is written into the statement, not bound: SQLite plans `state = 'active'` better than
+# `state = ?` (it ran in half the time).
+_ACTIVE_STATE: ColumnClause[str] = literal_column(f"'{SnapshotState.ACTIVE.value}'")
 _LIVE_ACTIVE = (
     select(_SNAPSHOTS.c.id)
     .select_from(_SNAPSHOTS.join(_SOURCES, _SOURCES.c.active_snapshot_id == _SNAPSHOTS.c.id))
-    .where(_SOURCES.c.retired_at.is_(None), _SNAPSHOTS.c.state == SnapshotState.ACTIVE.value)
+    .where(_SOURCES.c.retired_at.is_(None), _SNAPSHOTS.c.state == _ACTIVE_STATE)
 )
 _MANY = 1024  # more ids than this (never seen in one batch) go through SQLAlchemy's expanding IN
 
@@ -62,7 +65,7 @@ class _Prepared:
 
     sql: str
     size: int
-    fixed: dict[str, Any]  # the parameters that are not ids (the state 'active')
+    fixed: dict[str, Any]  # the parameters that are not ids (none today)
     order: tuple[str, ...] | None  # the parameters' names in order for a positional driver (SQLite), else None
 
     def parameters(self, ids: Sequence[str]) -> tuple[Any, ...] | dict[str, Any]:
