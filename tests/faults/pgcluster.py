@@ -84,12 +84,17 @@ class Cluster:
 
     def pause(self) -> None:
         """SIGSTOP the whole server: it accepts TCP connections (the kernel does) but answers nothing."""
-        for pid in self.processes():
-            os.kill(pid, signal.SIGSTOP)
+        self._signal(signal.SIGSTOP)
 
     def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def _signal(self, which: signal.Signals) -> None:
         for pid in self.processes():
-            os.kill(pid, signal.SIGCONT)
+            try:
+                os.kill(pid, which)
+            except ProcessLookupError:
+                pass  # a backend that ended between the listing and the signal
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
