@@ -27,8 +27,8 @@ from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.auth.guards import require_role
-from freshness.auth.inline import InlineKeys
-from freshness.auth.keys import Principal, Role, authenticate
+from freshness.auth.inline import InlineKeys, look_up_elsewhere
+from freshness.auth.keys import Principal, Role
 from freshness.clock import Clock
 from freshness.db import read_scope, transaction
 from freshness.policy.model import Policy
@@ -58,13 +58,7 @@ async def authenticated(connection: ASGIConnection, _: BaseRouteHandler) -> None
     if inline is not None:
         principal = inline.authenticate(header)
     else:
-        runtime = runtime_of(connection)
-
-        def look_up() -> Principal:
-            with read_scope(runtime.sessions) as session:
-                return authenticate(session, header)
-
-        principal = await anyio.to_thread.run_sync(look_up)
+        principal = await anyio.to_thread.run_sync(look_up_elsewhere, runtime_of(connection).engine, header)
     connection.scope.setdefault("state", {})[PRINCIPAL] = principal
 
 

@@ -16,7 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select
+from sqlalchemy import Connection, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from freshness.errors import Conflict, InvalidInput, NotFound, Unauthorized
@@ -79,8 +79,9 @@ def create_key(
     return row, key
 
 
-def authenticate(session: Session, header: str | None) -> Principal:
-    return principal_of(session.connection().execute(BY_HASH, {"key_hash": key_hash_of(header)}).first())
+def authenticate(session: Session | Connection, header: str | None) -> Principal:
+    conn = session if isinstance(session, Connection) else session.connection()
+    return principal_of(conn.execute(BY_HASH, {"key_hash": key_hash_of(header)}).first())
 
 
 def key_hash_of(header: str | None) -> str:

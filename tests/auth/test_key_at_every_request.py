@@ -9,11 +9,14 @@ answers 503, after which the next request reads it again.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 
 import pytest
 from litestar.testing import TestClient
+from sqlalchemy import text
 
+from freshness.api.deps import INLINE_KEYS
 from freshness.app import create_app
 from freshness.auth.inline import InlineKeys
 from freshness.auth.keys import create_key, revoke_key
@@ -40,7 +43,21 @@ def other_process(settings):
     engine.dispose()
 
 
-def test_a_key_works_once_created_and_is_refused_once_revoked_by_another_process(admin, other_process, clock):
+@pytest.fixture(params=["in place", "on a worker thread"])
+def lookup(request, client) -> str:
+    """Each story holds wherever the key is read: in place by the guard (an SQLite file), or on a worker
+    thread (PostgreSQL, and here SQLite too with the in-place reader taken away)."""
+    inline = client.app.state[INLINE_KEYS]
+    if request.param == "in place" and inline is None:
+        pytest.skip("this database's keys are read on a worker thread")
+    if request.param == "on a worker thread" and inline is not None:
+        inline.close()
+        client.app.state[INLINE_KEYS] = None
+    return request.param
+
+
+def test_a_key_works_once_created_and_is_refused_once_revoked_by_another_process(admin, other_process, clock,
+                                                                                 lookup):
     register(admin, "refund-policy")
     publish(admin, "refund-policy", [{"id": "refunds.md", "text": "Refunds within 30 days of delivery."}])
     with session_scope(other_process) as session:
@@ -76,7 +93,24 @@ def test_the_key_is_judged_before_the_body(small_bodies, keys, body):
     assert reader.post("/v1/retrieve", json=body).status_code in (413, 422)
 
 
-@pytest.mark.skipif(bool(PG_URL), reason="PostgreSQL keys are read on a worker thread, through a session")
+def test_a_key_read_on_a_worker_thread_never_waits_for_the_write_lock(admin, settings, lookup):
+    """A read of the key takes no write lock: it answers while another process holds SQLite's (or, on
+    PostgreSQL, while another transaction is open), instead of waiting for it."""
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with engine.begin() as writer:  # BEGIN IMMEDIATE on SQLite: the write lock, held until the end
+            writer.execute(text("UPDATE audit_chain_head SET seq = seq WHERE id = 1"))
+            started = time.monotonic()
+            answered = admin.get("/v1/policy")
+            waited = time.monotonic() - started
+    finally:
+        engine.dispose()
+
+    assert answered.status_code == 200, answered.text
+    assert waited < settings.db_timeout, "the lookup waited for the write lock"
+
+
+@pytest.mark.skipif(bool(PG_URL), reason="PostgreSQL keys are read on a worker thread")
 def test_a_key_that_cannot_be_read_answers_503_and_the_next_request_reads_again(admin, monkeypatch):
     assert admin.get("/v1/policy").status_code == 200
     connect = InlineKeys._connect
