@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from freshness.models import Chunk, Document
+from freshness.models.sources import chunk_text
 
 MAX_DIFF_LINES = 2_000  # a page shows this much of one document's diff; the rest is counted, not shown
 Change = Literal["added", "removed", "changed"]
@@ -50,8 +51,8 @@ def compare(before: list[Document], after: list[Document]) -> list[DocumentChang
 
 def document_lines(session: Session, snapshot_id: str, document_id: str) -> list[str]:
     """A document's text as stored, chunk after chunk (texts stay after a snapshot's vectors are purged)."""
-    texts = session.scalars(select(Chunk.text).where(Chunk.snapshot_id == snapshot_id,
-                                                     Chunk.document_id == document_id).order_by(Chunk.position))
+    texts = session.scalars(select(chunk_text()).where(Chunk.snapshot_id == snapshot_id,
+                                                       Chunk.document_id == document_id).order_by(Chunk.position))
     return [line for text in texts for line in text.splitlines()]
 
 

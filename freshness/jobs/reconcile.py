@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from freshness.db import session_scope
 from freshness.models import Chunk, Snapshot, SnapshotState, Source
+from freshness.models.sources import chunk_text
 from freshness.runtime import Runtime
 from freshness.sources.lifecycle import point_payload
 from freshness.vectorstore import ChunkPoint
@@ -82,7 +83,10 @@ def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -
     for snapshot, source in active:
         keep_alive()
         with session_scope(runtime.sessions) as session:
-            chunks = list(session.scalars(select(Chunk).where(Chunk.snapshot_id == snapshot.id)))
+            chunks = list(session.execute(
+                select(Chunk.point_id, Chunk.document_id, chunk_text().label("text"))
+                .where(Chunk.snapshot_id == snapshot.id)
+            ))
         expected = {c.point_id: (c, point_payload(source, snapshot.id, c.document_id, [snapshot.id])) for c in chunks}
         missing = [c for pid, (c, _) in expected.items() if pid not in points]
         changed = [pid for pid, (_, want) in expected.items() if pid in points and _differs(want, points[pid])]

@@ -5,8 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.orm import Mapped, aliased, mapped_column, relationship
 
 from freshness.db import Base
 from freshness.models.types import UTCDateTime
@@ -116,8 +129,24 @@ class Chunk(Base):
     source_id: Mapped[str] = mapped_column(String(128))
     document_id: Mapped[str] = mapped_column(String(512))
     position: Mapped[int] = mapped_column(Integer)
-    text: Mapped[str] = mapped_column(Text)
+    # None in a row copied for a kept document: the text is stored once, in the row of the snapshot that
+    # first held the chunk (the same point_id); `chunk_text` reads it from there.
+    text: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(80))
     # The store point holding this chunk's vectors: shared by the chunk rows of every snapshot of the
     # source that kept the chunk's document unchanged (a point's payload lists those snapshots).
     point_id: Mapped[str] = mapped_column(String(40))
+
+
+_HOLDER = aliased(Chunk)
+
+
+def chunk_text(row: Any = Chunk) -> ColumnElement[str]:
+    """A chunk row's text, wherever it is stored: its own, or that of the row which holds its point's."""
+    stored = (
+        select(_HOLDER.text)
+        .where(_HOLDER.point_id == row.point_id, _HOLDER.text.is_not(None))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return func.coalesce(row.text, stored)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from freshness.audit.record import SnapshotFacts, SourceFacts
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
+from freshness.models.sources import chunk_text
 from freshness.policy.model import Policy, TaskClass
 from freshness.policy.verdict import Verdict
 from freshness.retrieval.rules import Decision, decide, scan_limit
@@ -100,7 +101,7 @@ _CANDIDATES = (
 )
 _CHUNKS = (
     select(_CHUNK_ROWS.c.point_id, _CHUNK_ROWS.c.chunk_id, _CHUNK_ROWS.c.snapshot_id, _CHUNK_ROWS.c.document_id,
-           _CHUNK_ROWS.c.text, _CHUNK_ROWS.c.content_hash, _DOCUMENTS.c.uri)
+           chunk_text(_CHUNK_ROWS.c).label("text"), _CHUNK_ROWS.c.content_hash, _DOCUMENTS.c.uri)
     .select_from(_CHUNK_ROWS.outerjoin(_DOCUMENTS, (_DOCUMENTS.c.snapshot_id == _CHUNK_ROWS.c.snapshot_id)
                                        & (_DOCUMENTS.c.document_id == _CHUNK_ROWS.c.document_id)))
     .where(_CHUNK_ROWS.c.point_id.in_(bindparam("points", expanding=True)),

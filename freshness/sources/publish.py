@@ -10,7 +10,8 @@ snapshot must not hold a database transaction open:
 3. activate: in one transaction, supersede the previous snapshot and make this one active.
 
 A document sent exactly as in the active snapshot (the same sent hash) is kept: it is not cut, checked
-or hashed again, its chunk rows are copied from that snapshot in the database, and its points are
+or hashed again, its chunk rows are copied from that snapshot in the database (without their text,
+which is stored once per point), and its points are
 shared: step 2 adds the new snapshot to their lists, in one write, instead of writing them again. So
 a re-publish costs what changed, not the whole source.
 
@@ -76,11 +77,12 @@ _BASE_CHUNKS = (
     select(_CHUNKS.c.chunk_id, _CHUNKS.c.document_id)
     .where(_CHUNKS.c.snapshot_id == bindparam("base"))
 )
-# A kept document's chunk row, copied from the snapshot the publish builds on under a new chunk id.
+# A kept document's chunk row, copied from the snapshot the publish builds on under a new chunk id. Its
+# text stays where it is stored, in the row that first held the point (models.sources.chunk_text).
 _COPY_CHUNK = insert(_CHUNKS).from_select(
-    ["chunk_id", "snapshot_id", "source_id", "document_id", "position", "text", "content_hash", "point_id"],
+    ["chunk_id", "snapshot_id", "source_id", "document_id", "position", "content_hash", "point_id"],
     select(bindparam("new_id", type_=String), bindparam("snapshot_id", type_=String), _CHUNKS.c.source_id,
-           _CHUNKS.c.document_id, _CHUNKS.c.position, _CHUNKS.c.text, _CHUNKS.c.content_hash, _CHUNKS.c.point_id)
+           _CHUNKS.c.document_id, _CHUNKS.c.position, _CHUNKS.c.content_hash, _CHUNKS.c.point_id)
     .where(_CHUNKS.c.chunk_id == bindparam("old_id")),
 )
 

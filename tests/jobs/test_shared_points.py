@@ -67,10 +67,16 @@ def test_a_republish_writes_points_only_for_the_documents_that_changed(admin, ru
         same_point = new[place][1] == old[place][1]
         assert same_point == (not place.startswith("doc-3.md")), place
 
-    # A kept chunk is served as the new snapshot's, under the new snapshot's chunk id.
+    # A kept chunk is served as the new snapshot's, under the new snapshot's chunk id, with its text, which
+    # is stored once: the copied row refers to the row that holds it.
     served = _served(admin, keys.reader, "kettle descaling vinegar")[0]
     assert served["snapshot_id"] == v2_id
     assert served["chunk_id"] in {c for c, _ in new.values()}
+    assert served["text"].startswith("kettle descaling vinegar part")
+    with session_scope(runtime.sessions) as session:
+        texts = dict(session.execute(select(Chunk.document_id, Chunk.text)
+                                     .where(Chunk.snapshot_id == v2_id, Chunk.position == 0)).all())
+    assert texts["doc-3.md"] and all(texts[f"doc-{i}.md"] is None for i in range(3))
 
 
 def test_the_same_text_with_other_vectors_is_a_changed_document(admin, runtime):
@@ -206,3 +212,17 @@ def test_a_publish_whose_shared_points_are_gone_fails_and_says_what_to_do(admin,
         assert session.get(Snapshot, v1).state == SnapshotState.ACTIVE
     run("reconcile")
     assert publish(admin, "manual", _docs({3: "x"}))["stats"]["chunks_reused"] == 7
+
+
+def test_reconcile_indexes_a_lost_shared_point_again_from_the_text_stored_once(admin, runtime, keys, run):
+    register(admin, "manual", "faq")
+    publish(admin, "manual", _docs(), version="v1")
+    v2 = publish(admin, "manual", _docs({3: "now by air"}), version="v2")["snapshot"]["id"]
+    point = _rows(runtime, v2)["doc-1.md#0"][1]
+    runtime.store.delete_ids([point])
+
+    result = run("reconcile")
+    assert result.counts["points_reindexed"] == 1
+    served = _served(admin, keys.reader, "kettle descaling vinegar part one")
+    assert served[0]["text"] == "kettle descaling vinegar part one of document 1."
+    assert served[0]["snapshot_id"] == v2
