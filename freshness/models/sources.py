@@ -40,7 +40,7 @@ class Source(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    active_snapshot_id: Mapped[str | None] = mapped_column(String(40))
+    active_snapshot_id: Mapped[str | None] = mapped_column(String(40), index=True)
     # Refresh bookkeeping, written by the scheduled refresh job.
     next_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     last_refresh_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Row, Table, bindparam, select
+from sqlalchemy import Row, Table, bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from freshness.audit.record import SnapshotFacts, SourceFacts
@@ -89,7 +89,10 @@ _SNAPSHOTS = cast(Table, Snapshot.__table__)
 _CHUNK_ROWS = cast(Table, Chunk.__table__)
 _DOCUMENTS = cast(Table, Document.__table__)
 _ACTIVE_JOIN = _SNAPSHOTS.join(_SOURCES, _SOURCES.c.active_snapshot_id == _SNAPSHOTS.c.id)
-_LIVE_ACTIVE = (_SOURCES.c.retired_at.is_(None), _SNAPSHOTS.c.state == SnapshotState.ACTIVE.value)
+# The state written into the statement, not bound: SQLite then plans it against the partial index on it and
+# runs it in about half the time.
+_IS_ACTIVE = _SNAPSHOTS.c.state == literal_column(f"'{SnapshotState.ACTIVE.value}'")
+_LIVE_ACTIVE = (_SOURCES.c.retired_at.is_(None), _IS_ACTIVE)
 _ACTIVE = select(_SNAPSHOTS.c.id).select_from(_ACTIVE_JOIN).where(*_LIVE_ACTIVE)
 _ACTIVE_OF_CLASSES = _ACTIVE.where(_SOURCES.c.source_class.in_(bindparam("classes", expanding=True)))
 _CANDIDATES = (

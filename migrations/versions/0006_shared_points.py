@@ -10,7 +10,8 @@ belonged to one chunk row, whose id it was, so existing rows take their own chun
 row leaves `text` empty: the text is stored once, in the row that first held the point.
 `documents.sent_hash` is a fingerprint of a document exactly as its publisher sent it: the next
 publish recognises it unchanged without cutting, checking or hashing it again. Existing rows have
-none, so their documents are prepared again once.
+none, so their documents are prepared again once. `sources.active_snapshot_id` gets an index: every
+retrieval joins the active snapshots through it.
 """
 
 from __future__ import annotations
@@ -35,9 +36,13 @@ def upgrade() -> None:
         batch_op.create_index('ix_chunks_point', ['point_id', 'snapshot_id'], unique=False)
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.add_column(sa.Column('sent_hash', sa.String(length=80), nullable=True))
+    with op.batch_alter_table('sources', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sources_active_snapshot_id'), ['active_snapshot_id'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('sources', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sources_active_snapshot_id'))
     with op.batch_alter_table('documents', schema=None) as batch_op:
         batch_op.drop_column('sent_hash')
     # Copied rows take their text back from the row that holds it.
