@@ -110,11 +110,7 @@ _CHUNKS = (
     .where(_CHUNK_ROWS.c.point_id.in_(bindparam("points", expanding=True)),
            _CHUNK_ROWS.c.snapshot_id.in_(bindparam("snapshots", expanding=True)))
 )
-_CHUNK_IDS = (
-    select(_CHUNK_ROWS.c.point_id, _CHUNK_ROWS.c.chunk_id, _CHUNK_ROWS.c.snapshot_id)
-    .where(_CHUNK_ROWS.c.point_id.in_(bindparam("points", expanding=True)),
-           _CHUNK_ROWS.c.snapshot_id.in_(bindparam("snapshots", expanding=True)))
-)
+
 
 
 def source_conditions(task: TaskClass, body: RetrieveRequest) -> list:
@@ -207,7 +203,8 @@ def _ranked(session: Session, hits: list[Hit], active: set[str]) -> list[Candida
 def _decide_with_texts(session: Session, task: TaskClass, policy: Policy, ranked: list[Candidate], top_k: int,
                        now: datetime) -> tuple[Decision[Candidate], dict]:
     """The decision, and the chunk rows, in the snapshot each was judged in, of the chunks it serves and
-    withholds (texts only for those served).
+    withholds (one statement: a withheld chunk's text is read and not used, which costs less than a second
+    statement).
 
     A chunk whose row is missing from its snapshot (the store and the database disagree until
     reconciled) is no candidate: the rules decide again without it, so the next passing chunk takes
@@ -217,12 +214,9 @@ def _decide_with_texts(session: Session, task: TaskClass, policy: Policy, ranked
     while True:
         pool = [c for c in ranked if c.hit.id not in lost] if lost else ranked
         decision = decide(task, policy.source_classes, pool, top_k, now)
-        wanted = [j.candidate for j in decision.served if j.candidate.hit.id not in rows]
+        wanted = [j.candidate for j in (*decision.served, *decision.rejected) if j.candidate.hit.id not in rows]
         if wanted:
-            rows.update(_chunk_rows(session, _CHUNKS, wanted))
-        withheld = [j.candidate for j in decision.rejected if j.candidate.hit.id not in rows]
-        if withheld:
-            rows.update(_chunk_rows(session, _CHUNK_IDS, withheld))
+            rows.update(_chunk_rows(session, wanted))
         missing = {j.candidate.hit.id for j in (*decision.served, *decision.rejected) if j.candidate.hit.id not in rows}
         if not missing:
             return decision, rows
@@ -277,9 +271,9 @@ def _rejected(candidate: Candidate, verdict: Verdict, chunk: Row[Any]) -> Reject
     )
 
 
-def _chunk_rows(session: Session, statement: Any, candidates: list[Candidate]) -> dict:
+def _chunk_rows(session: Session, candidates: list[Candidate]) -> dict:
     """point id -> the chunk row that point holds in the snapshot its candidate was judged in."""
     judged_in = {c.hit.id: c.snapshot.id for c in candidates}
     rows = session.connection().execute(
-        statement, {"points": list(judged_in), "snapshots": sorted(set(judged_in.values()))})
+        _CHUNKS, {"points": list(judged_in), "snapshots": sorted(set(judged_in.values()))})
     return {row.point_id: row for row in rows if judged_in.get(row.point_id) == row.snapshot_id}
