@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from ulid import ULID
 
 
@@ -20,5 +18,8 @@ def new_request_id() -> str:
 
 
 def new_chunk_id() -> str:
-    # Qdrant point ids must be integers or UUIDs; the chunk id doubles as the point id.
-    return str(uuid.uuid4())
+    # Qdrant point ids must be integers or UUIDs; a new chunk's id doubles as its point's id. Time-ordered (a
+    # ULID's bits as a UUID): a publish's chunk rows and their points' index entries land side by side in
+    # the database's B-trees instead of one page each, which made inserting them and SQLite's checkpoints
+    # the largest cost of a re-publish.
+    return str(ULID().to_uuid())
