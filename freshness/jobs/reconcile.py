@@ -16,12 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from freshness.db import session_scope
+from freshness.db import session_scope, transaction
 from freshness.models import Chunk, Snapshot, SnapshotState, Source
 from freshness.models.sources import chunk_text
 from freshness.runtime import Runtime
 from freshness.sources.lifecycle import point_payload
+from freshness.sources.service import get_source
 from freshness.vectorstore import ChunkPoint
 from freshness.vectorstore.base import SNAPSHOTS, WRITTEN_BY
 from freshness.vectorstore.embedders import bm25_document
@@ -50,6 +52,29 @@ def _repaired(expected: dict[str, Any], actual: dict[str, Any]) -> dict[str, Any
     """The expected payload, keeping the snapshots the point also serves and the snapshot that wrote it."""
     snapshots = sorted(set(actual.get(SNAPSHOTS) or []) | set(expected[SNAPSHOTS]))
     return {**expected, SNAPSHOTS: snapshots, WRITTEN_BY: actual.get(WRITTEN_BY) or expected[WRITTEN_BY]}
+
+
+def _repair(session: Session, runtime: Runtime, source_id: str, snapshot_id: str, changed: list[str],
+            expected: dict[str, tuple[Any, dict[str, Any]]], seen: dict[str, dict[str, Any]]) -> int:
+    """Rewrite the points whose payload differs, under the source's lock, as a rollback does: a publish that
+    shares them, or a rollback, would otherwise have its list overwritten by the one read at the start.
+    Skipped (for the next run) when the snapshot is no longer active or a publish of the source is in
+    progress (it rewrites those lists itself). The lists are read again right before writing."""
+    source = get_source(session, source_id, for_update=True)
+    publishing = session.scalar(select(Snapshot.id).where(Snapshot.source_id == source_id,
+                                                          Snapshot.state == SnapshotState.INGESTING))
+    if source.active_snapshot_id != snapshot_id or publishing is not None:
+        return 0
+    store = runtime.store
+    lists = store.snapshot_lists(changed)
+    vectors = store.vectors(list(lists))
+    rewritten = [
+        ChunkPoint(pid, vectors[pid][0], vectors[pid][1],
+                   _repaired(expected[pid][1], {**seen[pid], SNAPSHOTS: lists[pid]}))
+        for pid in lists if pid in vectors
+    ]
+    store.upsert(rewritten)
+    return len(rewritten)
 
 
 def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -> dict[str, int]:
@@ -109,14 +134,13 @@ def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -
             ])
             reindexed += len(batch)
         if changed:
-            vectors = store.vectors(changed)
-            store.upsert([
-                ChunkPoint(pid, vectors[pid][0], vectors[pid][1], _repaired(expected[pid][1], points[pid]))
-                for pid in changed if pid in vectors
-            ])
-            repaired += len(changed)
-            log.warning("snapshot %s: %d points had a payload that differs from the database; rewritten",
-                        snapshot.id, len(changed))
+            done = transaction(runtime.sessions, lambda session, snapshot_id=snapshot.id, source_id=source.id,
+                               changed=changed, expected=expected: _repair(  # type: ignore[misc]
+                                   session, runtime, source_id, snapshot_id, changed, expected, points))
+            repaired += done
+            if done:
+                log.warning("snapshot %s: %d points had a payload that differs from the database; rewritten",
+                            snapshot.id, done)
         if missing:
             log.warning("snapshot %s: %d chunks had no point; indexed again from the database",
                         snapshot.id, len(missing))

@@ -188,10 +188,12 @@ def check_envelope(body: PublishRequest, settings: Settings, now: datetime) -> d
 
 
 def sent_hashes(body: PublishRequest, settings: Settings) -> list[str]:
-    """Each document exactly as sent (vectors included) with the settings that decide how it is checked and
-    cut: a document with the sent hash of a stored one would be prepared the same."""
+    """Each document exactly as sent (vectors included) with the settings that decide how it is checked, cut
+    and embedded: a document with the sent hash of a stored one would be prepared and indexed the same."""
+    # The embedder too: a kept document keeps its points' vectors, so a new embedder must see every document.
+    embedder = "none" if settings.embedder == "none" else f"{settings.embedder}|{settings.embedder_model}"
     suffix = (f"|{settings.chunk_size}|{settings.chunk_overlap}|{settings.max_text_length}"
-              f"|{settings.max_chunks_per_document}").encode()
+              f"|{settings.max_chunks_per_document}|{embedder}").encode()
     return [_sent_hash(doc, suffix) for doc in body.documents]
 
 

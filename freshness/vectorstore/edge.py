@@ -59,11 +59,12 @@ class EdgeStore:
                 ) from exc
             raise Unavailable(f"cannot open the embedded store at {path}: {exc}") from exc
         schema = self.shard.info().payload_schema
+        if SNAPSHOTS not in schema:
+            # Before its index: a backfill cut short is done again at the next start.
+            backfill_snapshot_lists(self)
         for name in INDEXED_FIELDS:
             if name not in schema:
                 self.shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
-        if SNAPSHOTS not in schema:
-            backfill_snapshot_lists(self)
         if vector_size:
             self.ensure_dense(vector_size)
 

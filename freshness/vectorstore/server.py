@@ -37,15 +37,19 @@ class ServerStore:
                 )
             info = client.get_collection(collection)
             missing = [name for name in INDEXED_FIELDS if name not in (info.payload_schema or {})]
-            for name in missing:
-                client.create_payload_index(collection, name, qm.PayloadSchemaType.KEYWORD)
             vectors = info.config.params.vectors
             if isinstance(vectors, dict) and DENSE in vectors:
                 self._dense = vectors[DENSE].size
         except Exception as exc:
             raise Unavailable(f"cannot reach the Qdrant collection {collection!r}: {exc}") from exc
         if SNAPSHOTS in missing:
+            # Before its index: a backfill cut short is done again at the next start.
             backfill_snapshot_lists(self)
+        try:
+            for name in missing:
+                client.create_payload_index(collection, name, qm.PayloadSchemaType.KEYWORD)
+        except Exception as exc:
+            raise Unavailable(f"cannot index the Qdrant collection {collection!r}: {exc}") from exc
         if vector_size:
             self.ensure_dense(vector_size)
 

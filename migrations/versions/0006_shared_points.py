@@ -12,6 +12,9 @@ row leaves `text` empty: the text is stored once, in the row that first held the
 publish recognises it unchanged without cutting, checking or hashing it again. Existing rows have
 none, so their documents are prepared again once. `sources.active_snapshot_id` gets an index: every
 retrieval joins the active snapshots through it.
+
+After a downgrade, run `freshness jobs run reconcile` with the older version: a snapshot's kept
+documents are served by points its own chunk rows do not name, and reconciliation indexes them again.
 """
 
 from __future__ import annotations

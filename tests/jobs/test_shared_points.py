@@ -5,13 +5,18 @@ publish and reconciliation keep every snapshot that may serve answering from exa
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
 
 from freshness.db import session_scope
+from freshness.jobs.reconcile import reconcile
 from freshness.models import Chunk, Snapshot, SnapshotState
 from freshness.sources import publish as publishing
+from freshness.sources.prepare import sent_hashes
+from freshness.sources.schemas import DocumentIn, PublishRequest
+from freshness.vectorstore import ChunkPoint
 from tests.conftest import Api, publish, register
 
 TOPICS = ["espresso grinder burrs", "kettle descaling vinegar", "warranty defects receipt", "shipping parcels courier"]
@@ -226,3 +231,38 @@ def test_reconcile_indexes_a_lost_shared_point_again_from_the_text_stored_once(a
     served = _served(admin, keys.reader, "kettle descaling vinegar part one")
     assert served[0]["text"] == "kettle descaling vinegar part one of document 1."
     assert served[0]["snapshot_id"] == v2
+
+
+def test_reconcile_leaves_a_list_alone_that_a_publish_moved_on_since_it_looked(admin, runtime, keys):
+    """Reconcile reads the store, then the database, then repairs: a publish that shares a point and
+    activates in between must not see its snapshot dropped from the point's list by that repair."""
+    register(admin, "manual", "faq", tags=["eu"])
+    publish(admin, "manual", _docs(), version="v1")
+    v2 = publish(admin, "manual", _docs({3: "now by air"}), version="v2")["snapshot"]["id"]
+    point = _rows(runtime, v2)["doc-1.md#0"][1]
+    sparse, dense = runtime.store.vectors([point])[point]
+    payload = {**runtime.store.scroll_ids(None, 100)[0][0][1], "tags": ["elsewhere"], "document_id": "doc-1.md",
+               "snapshots": [v2]}
+    runtime.store.upsert([ChunkPoint(point, sparse, dense, payload)])  # a payload reconcile will want to repair
+    published: dict = {}
+    calls: list[int] = []
+
+    def meanwhile() -> None:  # reconcile's keep-alive: once per page of its scroll, then once per snapshot
+        calls.append(1)
+        if len(calls) == 2:  # it has read the store and which snapshots are active; it repairs next
+            published.update(publish(admin, "manual", _docs({3: "now by sea"}), version="v3"))
+
+    reconcile(runtime, meanwhile)
+    v3 = published["snapshot"]["id"]
+    assert v3 in runtime.store.snapshot_lists([point])[point]
+    served = _served(admin, keys.reader, "kettle descaling vinegar part one")
+    assert served[0]["snapshot_id"] == v3 and "part one" in served[0]["text"]
+
+
+def test_a_new_embedder_makes_every_document_a_changed_one(settings):
+    body = PublishRequest(documents=[DocumentIn(id="a.md", text="Refunds within 30 days.")])
+    same = sent_hashes(body, settings)
+    assert sent_hashes(body, replace(settings)) == same
+    assert sent_hashes(body, replace(settings, embedder="openai", embedder_model="small")) != same
+    assert sent_hashes(body, replace(settings, embedder="openai", embedder_model="large")) != sent_hashes(
+        body, replace(settings, embedder="openai", embedder_model="small"))
