@@ -96,7 +96,12 @@ class Reservation:
     copies: list[dict] = field(default_factory=list)  # kept documents' chunk rows: new_id, old_id
     base_id: str | None = None  # the snapshot the kept documents are copied from
     dropped: list[str] = field(default_factory=list)  # the base's documents not kept (changed or gone)
-    written: bool = False  # the rows and copies were written in the reserving transaction
+
+    @property
+    def fits_reservation(self) -> bool:
+        """Few enough rows to write in the reserving transaction: they hold the write lock no longer than a
+        retrieval's record takes, and save two commits."""
+        return len(self.rows) + len(self.copies) <= CHUNK_ROWS_PER_TRANSACTION
 
 
 def publish(
@@ -158,7 +163,7 @@ def publish(
 
     reserved_id = snapshot.id
     try:
-        if not plan.written:
+        if not plan.fits_reservation:
             _write_chunk_rows(runtime, plan)
         if dense_size is not None:
             # Only now that the size is committed: a refused publish must not leave the store set up for it.
@@ -303,13 +308,11 @@ def _reserve(
                 )
             )
     session.execute(_DOCUMENTS.insert(), [_columns(Document, d) for d in documents])
-    if len(plan.rows) + len(plan.copies) <= CHUNK_ROWS_PER_TRANSACTION:
-        # Few enough to hold the write lock no longer than a retrieval's record takes: one commit, not three.
+    if plan.fits_reservation:
         if plan.rows:
             session.execute(_CHUNKS.insert(), plan.rows)
         if plan.copies:
             session.execute(_COPY_CHUNK, plan.copies)
-        plan.written = True
     return snapshot, dense_size, plan
 
 
