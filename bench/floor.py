@@ -30,7 +30,8 @@ import qdrant_edge as qe
 from bench.memory import wait_peak_rss
 from bench.server import free_port
 from bench.workspace import ROOT
-from freshness.vectorstore.base import SNAPSHOTS, SPARSE
+from freshness.vectorstore.base import SPARSE, SearchFilter
+from freshness.vectorstore.edge import native_filter
 
 
 class FloorQuery(msgspec.Struct):
@@ -82,13 +83,12 @@ class AuditLog:
             return self._conn.execute("SELECT count(*) FROM audit").fetchone()[0]
 
 
-def create_app(store: Path, filters: dict[str, list[str]], audit: AuditLog, scan: int) -> object:
+def create_app(store: Path, filters: dict[str, dict], audit: AuditLog, scan: int) -> object:
     from litestar import Litestar, get, post
 
     shard = qe.EdgeShard.load(str(store))
     bm25 = qe.Bm25()
-    by_task = {task: qe.Filter(must=[qe.FieldCondition(SNAPSHOTS, match=qe.MatchAny(ids))])
-               for task, ids in filters.items()}
+    by_task = {task: native_filter(SearchFilter(**where)) for task, where in filters.items()}
     encoder = msgspec.json.Encoder()
 
     @post("/retrieve", status_code=200, sync_to_thread=True)
@@ -118,7 +118,7 @@ def create_app(store: Path, filters: dict[str, list[str]], audit: AuditLog, scan
 class FloorServer:
     """The floor app in a child process on `store` (which no other process may hold while it runs)."""
 
-    def __init__(self, store: Path, filters: dict[str, list[str]], work: Path, scan: int) -> None:
+    def __init__(self, store: Path, filters: dict[str, dict], work: Path, scan: int) -> None:
         work.mkdir(parents=True, exist_ok=True)
         filters_file = work / "floor-filters.json"
         filters_file.write_text(json.dumps(filters))
@@ -161,7 +161,7 @@ class FloorServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--store", type=Path, required=True)
-    parser.add_argument("--filters", type=Path, required=True, help="JSON: task class -> active snapshot ids")
+    parser.add_argument("--filters", type=Path, required=True, help="JSON: task class -> the search filter's fields")
     parser.add_argument("--audit", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--scan", type=int, default=50)

@@ -16,12 +16,13 @@ from bench.corpus import Query
 from bench.stats import Series
 from freshness.auth.keys import Principal
 from freshness.db import session_scope
-from freshness.models import Retrieval, Snapshot, SnapshotState, Source
+from freshness.models import Retrieval
 from freshness.retrieval.schemas import RetrieveRequest
 from freshness.retrieval.service import SCAN_FACTOR, retrieve
 from freshness.runtime import Runtime
-from freshness.vectorstore.base import DENSE, SNAPSHOTS, SPARSE
-from freshness.vectorstore.edge import RRF_K
+from freshness.sources.serving import serving_seq
+from freshness.vectorstore.base import DENSE, SPARSE, SearchFilter
+from freshness.vectorstore.edge import RRF_K, native_filter
 from freshness.vectorstore.embedders import bm25_query
 
 TOP_K = 5
@@ -33,30 +34,21 @@ def audit_count(runtime: Runtime) -> int:
         return session.scalar(select(func.count()).select_from(Retrieval)) or 0
 
 
-def active_snapshots(runtime: Runtime) -> dict[str, list[str]]:
-    """task class -> ids of the active snapshots of live sources of the classes it may use."""
+def search_filters(runtime: Runtime) -> dict[str, dict]:
+    """task class -> what the service's search filter holds for it: the serving sequence number and the
+    source classes the task may use (no publish is in progress while the benchmark queries)."""
     policy = runtime.policy.current
     with session_scope(runtime.sessions) as session:
-        rows = session.execute(
-            select(Snapshot.id, Source.source_class)
-            .join(Source, Source.active_snapshot_id == Snapshot.id)
-            .where(Source.retired_at.is_(None), Snapshot.state == SnapshotState.ACTIVE)
-        ).all()
-    out = {}
-    for name, task in policy.task_classes.items():
-        allowed = task.source_classes
-        out[name] = sorted(s for s, klass in rows if allowed is None or klass in allowed)
-    return out
+        seq = serving_seq(session)
+    return {name: {"served_at": seq, "source_classes": sorted(task.source_classes or [])}
+            for name, task in policy.task_classes.items()}
 
 
 def floor(runtime: Runtime, queries: list[Query], hybrid: bool = False) -> Series:
     """(a) What an application querying Qdrant Edge directly would do: embed the query, one query call
     with the same filter (the active snapshots) and the same scan depth, payloads included."""
     shard = runtime.store.shard  # type: ignore[attr-defined]
-    filters = {
-        task: qe.Filter(must=[qe.FieldCondition(SNAPSHOTS, match=qe.MatchAny(ids))])
-        for task, ids in active_snapshots(runtime).items()
-    }
+    filters = {task: native_filter(SearchFilter(**where)) for task, where in search_filters(runtime).items()}
     limit = TOP_K * SCAN_FACTOR
 
     def one(q: Query) -> int:

@@ -66,7 +66,7 @@ def run_in_process(workspace: Workspace, corpus: Corpus) -> dict:
     runtime = workspace.open()
     try:
         principal = workspace.reader(runtime)
-        out = {"active": retrieval.active_snapshots(runtime),
+        out = {"filters": retrieval.search_filters(runtime),
                "floor": retrieval.floor(runtime, queries).summary(),
                "service": retrieval.service(runtime, principal, queries).summary()}
         started = time.perf_counter()
@@ -79,10 +79,10 @@ def run_in_process(workspace: Workspace, corpus: Corpus) -> dict:
     return out
 
 
-def run_floor(workspace: Workspace, corpus: Corpus, root: Path, active: dict[str, list[str]]) -> dict:
+def run_floor(workspace: Workspace, corpus: Corpus, root: Path, filters: dict[str, dict]) -> dict:
     """The floor service (bench.floor) on the same store and query set as the HTTP runs of `serve`."""
     queries = list(corpus.queries(corpus.size.queries, salt=1))
-    server = FloorServer(workspace.settings.store_path, active, root / "floor", retrieval.TOP_K * SCAN_FACTOR)
+    server = FloorServer(workspace.settings.store_path, filters, root / "floor", retrieval.TOP_K * SCAN_FACTOR)
     out: dict = {}
     try:
         for name, clients in (("floor_http_1", 1), ("floor_http_n", CONCURRENCY)):
@@ -158,7 +158,7 @@ def run(size_name: str, seed: int, work: Path, with_audit: bool = True) -> dict:
     _step("retrieval in-process: (a) bare engine, (b) retrieve use case, then optimize() and hybrid")
     results["retrieval"] = run_in_process(workspace, corpus)
     _step(f"the floor over HTTP (bench.floor): 1 then {CONCURRENCY} clients")
-    results["retrieval"].update(run_floor(workspace, corpus, root, results["retrieval"].pop("active")))
+    results["retrieval"].update(run_floor(workspace, corpus, root, results["retrieval"].pop("filters")))
     _step(f"retrieval over HTTP: freshness serve, 1 then {CONCURRENCY} clients")
     http, serve_peak = run_http(workspace, corpus, root)
     results["retrieval"].update(http)

@@ -103,6 +103,10 @@ def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorSt
             store = open_store(settings, int(dense) if dense else None)
         elif dense:
             store.ensure_dense(int(dense))
+        if store.dead_index_missing():
+            from freshness.sources.serving import mark_store  # it builds on this module
+
+            mark_store(sessions, store)
         embedder = make_embedder(settings.embedder, settings.embedder_model, settings.embedder_api_key)
     except BaseException:
         engine.dispose()

@@ -122,17 +122,20 @@ def activate(snapshot_id: str, source_id: str | None, api_url: str | None, key: 
     else:
         from freshness.db import transaction
         from freshness.runtime import open_runtime
+        from freshness.sources import serving
         from freshness.sources.snapshots import activate as run_activate
         from freshness.sources.views import snapshot_out
 
-        # The snapshot's points list it again before it serves: that needs the store.
+        # The points the snapshot serves are marked in the store as it becomes active: that needs the store.
         try:
             runtime = open_runtime(read_settings())
         except StoreLocked:
             fail(store_held("freshness activate"))
         try:
-            view = transaction(runtime.sessions, lambda session: snapshot_out(
-                run_activate(session, OPERATOR, snapshot_id, now(), runtime.store, source_id)))
+            activated, done = transaction(runtime.sessions, lambda session: run_activate(
+                session, OPERATOR, snapshot_id, now(), runtime.store, source_id))
+            serving.finish(runtime.sessions, runtime.store, done)
+            view = snapshot_out(activated)
         finally:
             runtime.close()
     if as_json:

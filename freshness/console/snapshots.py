@@ -22,7 +22,7 @@ from freshness.console.evidence import may_read_audit
 from freshness.console.pages import page
 from freshness.console.sources import may_change
 from freshness.models import Retrieval, RetrievalChunk
-from freshness.sources import service, snapshots
+from freshness.sources import service, serving, snapshots
 
 DOCUMENTS_PAGE = 100
 
@@ -79,5 +79,7 @@ class SnapshotPages(Controller):
     def activate(self, snapshot_id: FromPath[str], principal: Caller, writes: WriteSession,
                  clock: ServiceClock, store: Store) -> Redirect:
         now = clock.now()
-        source_id = writes(lambda session: snapshots.activate(session, principal, snapshot_id, now, store).source_id)
+        activated, done = writes(lambda session: snapshots.activate(session, principal, snapshot_id, now, store))
+        serving.finish(writes.sessions, store, done)
+        source_id = activated.source_id
         return Redirect(f"/console/sources/{source_id}?done=activated", status_code=303)

@@ -3,9 +3,8 @@
 Their rows, documents and chunk texts stay, so audit lookups still show what was served.
 The state changes first (a purged snapshot can no longer be activated), then the points go: those of
 its chunk rows that no chunk row of a live (ingesting, active or superseded) snapshot names, since a
-point serves every snapshot that kept its document. A point that stays keeps the purged snapshot in its
-list, which no retrieval matches (a purged snapshot is never active again) and the source's next
-publish drops. If deleting fails, reconciliation removes the points later as points of no live snapshot.
+point serves every snapshot that kept its document. If deleting fails, reconciliation removes the points
+later as points of no live snapshot.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Reconciliation: make the store hold exactly what the database says it should.
 
 The database is the authority. For every active snapshot, chunks without a point are indexed
-again from their text in the database, and points whose payload no longer matches (a source field,
-or a list of snapshots that lacks the active one) are written again. Points that no chunk row of an
-ingesting, active or superseded snapshot names are deleted.
+again from their text in the database, and points whose payload no longer matches (a source field)
+are written again. Points that no chunk row of an ingesting, active or superseded snapshot names are
+deleted. Then every point's dead mark is made to agree with the active snapshots (sources.serving).
 
 The store is read before the database: a point seen in the scroll was written by a publish whose
 snapshot row was committed before it, so it is never mistaken for an orphan.
@@ -24,8 +24,9 @@ from freshness.models.sources import chunk_text
 from freshness.runtime import Runtime
 from freshness.sources.lifecycle import point_payload
 from freshness.sources.service import get_source
+from freshness.sources.serving import mark_unserved
 from freshness.vectorstore import ChunkPoint
-from freshness.vectorstore.base import SNAPSHOTS, WRITTEN_BY
+from freshness.vectorstore.base import WRITTEN_BY
 from freshness.vectorstore.embedders import bm25_document
 
 log = logging.getLogger("freshness.reconcile")
@@ -34,10 +35,8 @@ LIVE_STATES = (SnapshotState.INGESTING, SnapshotState.ACTIVE, SnapshotState.SUPE
 
 
 def _differs(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
-    if not set(expected[SNAPSHOTS]) <= set(actual.get(SNAPSHOTS) or []):
-        return True
     for key, value in expected.items():
-        if key in (SNAPSHOTS, WRITTEN_BY):
+        if key == WRITTEN_BY:
             continue
         got = actual.get(key)
         if key == "tags":
@@ -48,30 +47,21 @@ def _differs(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
     return False
 
 
-def _repaired(expected: dict[str, Any], actual: dict[str, Any]) -> dict[str, Any]:
-    """The expected payload, keeping the snapshots the point also serves and the snapshot that wrote it."""
-    snapshots = sorted(set(actual.get(SNAPSHOTS) or []) | set(expected[SNAPSHOTS]))
-    return {**expected, SNAPSHOTS: snapshots, WRITTEN_BY: actual.get(WRITTEN_BY) or expected[WRITTEN_BY]}
-
-
 def _repair(session: Session, runtime: Runtime, source_id: str, snapshot_id: str, changed: list[str],
             expected: dict[str, tuple[Any, dict[str, Any]]], seen: dict[str, dict[str, Any]]) -> int:
-    """Rewrite the points whose payload differs, under the source's lock, as a rollback does: a publish that
-    shares them, or a rollback, would otherwise have its list overwritten by the one read at the start.
-    Skipped (for the next run) when the snapshot is no longer active or a publish of the source is in
-    progress (it rewrites those lists itself). The lists are read again right before writing."""
+    """Rewrite the points whose payload differs, under the source's lock, so that a change of the source's
+    fields cannot slip in between. Skipped (for the next run) when the snapshot is no longer active. The
+    points are the active snapshot's, so they are written without a dead mark, keeping the snapshot that
+    wrote them."""
     source = get_source(session, source_id, for_update=True)
-    publishing = session.scalar(select(Snapshot.id).where(Snapshot.source_id == source_id,
-                                                          Snapshot.state == SnapshotState.INGESTING))
-    if source.active_snapshot_id != snapshot_id or publishing is not None:
+    if source.active_snapshot_id != snapshot_id:
         return 0
     store = runtime.store
-    lists = store.snapshot_lists(changed)
-    vectors = store.vectors(list(lists))
+    vectors = store.vectors(changed)
     rewritten = [
         ChunkPoint(pid, vectors[pid][0], vectors[pid][1],
-                   _repaired(expected[pid][1], {**seen[pid], SNAPSHOTS: lists[pid]}))
-        for pid in lists if pid in vectors
+                   {**expected[pid][1], WRITTEN_BY: seen[pid].get(WRITTEN_BY) or expected[pid][1][WRITTEN_BY]})
+        for pid in changed if pid in vectors
     ]
     store.upsert(rewritten)
     return len(rewritten)
@@ -112,7 +102,7 @@ def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -
                 select(Chunk.point_id, Chunk.document_id, chunk_text().label("text"))
                 .where(Chunk.snapshot_id == snapshot.id)
             ))
-        expected = {c.point_id: (c, point_payload(source, snapshot.id, c.document_id, [snapshot.id])) for c in chunks}
+        expected = {c.point_id: (c, point_payload(source, snapshot.id, c.document_id)) for c in chunks}
         missing = [c for pid, (c, _) in expected.items() if pid not in points]
         changed = [pid for pid, (_, want) in expected.items() if pid in points and _differs(want, points[pid])]
         missing_total += len(missing)
@@ -144,6 +134,12 @@ def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -
         if missing:
             log.warning("snapshot %s: %d chunks had no point; indexed again from the database",
                         snapshot.id, len(missing))
+    keep_alive()
+    for pid in orphans:
+        points.pop(pid, None)
+    revived, marked_dead = transaction(runtime.sessions, lambda session: mark_unserved(session, store, points))
+    if revived:
+        log.warning("%d points of active snapshots were marked as served by none; mark removed", revived)
     return {
         "points_checked": len(points),
         "snapshots_checked": len(active),
@@ -152,4 +148,6 @@ def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -
         "reindexed_without_dense": without_dense,
         "payloads_changed": repaired,
         "orphans_deleted": len(orphans),
+        "points_marked_served": revived,
+        "points_marked_dead": marked_dead,
     }

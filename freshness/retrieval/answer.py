@@ -18,15 +18,15 @@ from sqlalchemy import Row, Table, bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from freshness.audit.record import SnapshotFacts, SourceFacts
-from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
+from freshness.models import Chunk, Document, ServiceState, Snapshot, SnapshotState, Source
 from freshness.models.sources import chunk_text
 from freshness.policy.model import Policy, TaskClass
 from freshness.policy.verdict import Verdict
 from freshness.retrieval.rules import Decision, decide, scan_limit
 from freshness.retrieval.schemas import Rejected, Result, RetrieveRequest, RetrieveResponse
 from freshness.runtime import Runtime
+from freshness.sources.serving import SERVING_SEQ_KEY
 from freshness.vectorstore import Hit, SearchFilter
-from freshness.vectorstore.base import SNAPSHOTS
 from freshness.vectorstore.embedders import bm25_query
 
 
@@ -93,8 +93,17 @@ _ACTIVE_JOIN = _SNAPSHOTS.join(_SOURCES, _SOURCES.c.active_snapshot_id == _SNAPS
 # runs it in about half the time.
 _IS_ACTIVE = _SNAPSHOTS.c.state == literal_column(f"'{SnapshotState.ACTIVE.value}'")
 _LIVE_ACTIVE = (_SOURCES.c.retired_at.is_(None), _IS_ACTIVE)
-_ACTIVE = select(_SNAPSHOTS.c.id).select_from(_ACTIVE_JOIN).where(*_LIVE_ACTIVE)
+_ACTIVE = select(_SOURCES.c.id, _SNAPSHOTS.c.id).select_from(_ACTIVE_JOIN).where(*_LIVE_ACTIVE)
 _ACTIVE_OF_CLASSES = _ACTIVE.where(_SOURCES.c.source_class.in_(bindparam("classes", expanding=True)))
+_STATE = cast(Table, ServiceState.__table__)
+# What the search must leave out, read in the answer's transaction with the active set (sources.serving): the
+# serving sequence number, and the snapshots whose publish is in progress (the points they wrote).
+_HIDDEN = (
+    select(_STATE.c.value.label("id"), literal_column("1").label("seq"))
+    .where(_STATE.c.key == literal_column(f"'{SERVING_SEQ_KEY}'"))
+    .union_all(select(_SNAPSHOTS.c.id, literal_column("0"))
+               .where(_SNAPSHOTS.c.state == literal_column(f"'{SnapshotState.INGESTING.value}'")))
+)
 _CANDIDATES = (
     select(_SOURCES.c.id, _SOURCES.c.title, _SOURCES.c.owner, _SOURCES.c.uri, _SOURCES.c.source_class,
            _SNAPSHOTS.c.id, _SNAPSHOTS.c.version, _SNAPSHOTS.c.captured_at, _SNAPSHOTS.c.verified_at,
@@ -127,30 +136,44 @@ def source_conditions(task: TaskClass, body: RetrieveRequest) -> list:
     return conditions
 
 
-def active_snapshot_ids(session: Session, task: TaskClass, body: RetrieveRequest,
-                        among: list[str] | None = None) -> set[str]:
-    """Ids of the active snapshots of live sources the task may use (only ids: the search needs no more).
+def active_snapshots(session: Session, task: TaskClass, body: RetrieveRequest,
+                     among: list[str] | None = None) -> dict[str, str]:
+    """Source id -> its active snapshot, for the live sources the task and the request's filters allow.
 
     `among`: only these sources (the ones whose rows the caller has locked)."""
     filters = body.filters
     plain = filters is None or not (filters.tags or filters.source_ids or filters.source_classes)
     if plain and among is None:
         if task.source_classes is None:
-            return set(session.connection().scalars(_ACTIVE))
-        return set(session.connection().scalars(_ACTIVE_OF_CLASSES, {"classes": list(task.source_classes)}))
+            return {row[0]: row[1] for row in session.connection().execute(_ACTIVE)}
+        rows = session.connection().execute(_ACTIVE_OF_CLASSES, {"classes": list(task.source_classes)})
+        return {row[0]: row[1] for row in rows}
     with_tags = filters is not None and bool(filters.tags)
     query = (
-        select(Snapshot.id, Source.tags) if with_tags else select(Snapshot.id)
+        select(Source.id, Snapshot.id, Source.tags) if with_tags else select(Source.id, Snapshot.id)
     ).join(Source, Source.active_snapshot_id == Snapshot.id).where(
         Snapshot.state == SnapshotState.ACTIVE, *source_conditions(task, body)
     )
     if among is not None:
         query = query.where(Source.id.in_(among))
     if not with_tags:
-        return set(session.scalars(query))
+        return {source_id: snapshot_id for source_id, snapshot_id in session.execute(query)}
     assert filters is not None  # with_tags is only true when filters are given
     wanted = set(filters.tags)
-    return {snapshot_id for snapshot_id, tags in session.execute(query) if wanted & set(tags or [])}
+    return {source_id: snapshot_id for source_id, snapshot_id, tags in session.execute(query)
+            if wanted & set(tags or [])}
+
+
+def hidden(session: Session) -> tuple[int, list[str]]:
+    """The serving sequence number and the snapshots being published, as this transaction sees them."""
+    seq = 0
+    ingesting: list[str] = []
+    for value, is_seq in session.connection().execute(_HIDDEN):
+        if is_seq:
+            seq = int(value)
+        else:
+            ingesting.append(value)
+    return seq, ingesting
 
 
 def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: TaskClass, policy: Policy,
@@ -159,8 +182,8 @@ def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: Task
 
     `among`: only these sources (the ones whose rows the caller has locked)."""
     now = runtime.clock.now()
-    active = active_snapshot_ids(session, task, body, among)
-    ranked = _ranked(session, _search(runtime, body, active, dense_size), active) if active else []
+    active = active_snapshots(session, task, body, among)
+    ranked = _ranked(session, _search(runtime, body, task, hidden(session), dense_size), active) if active else []
     decision, rows = _decide_with_texts(session, task, policy, ranked, body.top_k, now)
     served = [
         Served(_result(rank, judged.candidate, judged.verdict, rows[judged.candidate.hit.id]), judged.candidate,
@@ -181,18 +204,15 @@ def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: Task
     return Answer(response, served, withheld)
 
 
-def _ranked(session: Session, hits: list[Hit], active: set[str]) -> list[Candidate]:
-    """The hits in ranking order, each with its source and snapshot facts; a point that serves no snapshot
-    active now is no candidate (the database has the last word, not the store).
-
-    A point serves the snapshots its payload lists, at most one of them active (they are all of one source),
-    so the facts need no chunk row."""
+def _ranked(session: Session, hits: list[Hit], active: dict[str, str]) -> list[Candidate]:
+    """The hits in ranking order, each with the facts of its source and of that source's active snapshot.
+    A hit of a source with no snapshot active now is no candidate, and one that the active snapshot does not
+    hold is dropped when its chunk row is missing (_decide_with_texts): the database has the last word."""
     serving: dict[str, str] = {}
     for hit in hits:
-        for snapshot_id in hit.payload.get(SNAPSHOTS) or ():
-            if snapshot_id in active:
-                serving[hit.id] = snapshot_id
-                break
+        snapshot_id = active.get(hit.payload.get("source_id", ""))
+        if snapshot_id is not None:
+            serving[hit.id] = snapshot_id
     if not serving:
         return []
     facts = {row[5]: (SourceFacts(*row[:5]), SnapshotFacts(*row[5:]))
@@ -223,7 +243,8 @@ def _decide_with_texts(session: Session, task: TaskClass, policy: Policy, ranked
         lost |= missing
 
 
-def _search(runtime: Runtime, body: RetrieveRequest, active: set[str], dense_size: int | None) -> list[Hit]:
+def _search(runtime: Runtime, body: RetrieveRequest, task: TaskClass, hide: tuple[int, list[str]],
+            dense_size: int | None) -> list[Hit]:
     sparse = bm25_query(body.query)
     dense = body.vector
     if dense is None and runtime.embedder is not None and dense_size is not None:
@@ -231,10 +252,16 @@ def _search(runtime: Runtime, body: RetrieveRequest, active: set[str], dense_siz
     if not sparse.indices and dense is None:
         return []
     filters = body.filters
+    classes = list(filters.source_classes) if filters and filters.source_classes else []
+    if task.source_classes is not None:
+        allowed = set(task.source_classes)
+        # The active set is empty when the two leave no class, and then no search runs.
+        classes = [c for c in classes if c in allowed] if classes else sorted(allowed)
     where = SearchFilter(
-        snapshot_ids=sorted(active),
+        served_at=hide[0],
+        hidden_writers=hide[1],
         source_ids=list(filters.source_ids) if filters else [],
-        source_classes=list(filters.source_classes) if filters else [],
+        source_classes=classes,
         tags=list(filters.tags) if filters else [],
     )
     return runtime.store.search(sparse if sparse.indices else None, dense, where, scan_limit(body.top_k))

@@ -31,7 +31,7 @@ from freshness.api import (
 from freshness.auth.keys import Role
 from freshness.refresh.reach import SourceReach
 from freshness.sources import publish as publishing
-from freshness.sources import service, snapshots
+from freshness.sources import service, serving, snapshots
 from freshness.sources.schemas import (
     ActivateRequest,
     PublishRequest,
@@ -192,5 +192,7 @@ class SnapshotController(Controller):
                  store: Store, data: Annotated[ActivateRequest | None, Body()] = None) -> SnapshotOut:
         expected = data.source_id if data is not None else None
         now = clock.now()
-        return writes(lambda session: snapshot_out(
-            snapshots.activate(session, principal, snapshot_id, now, store, expected)))
+        activated, done = writes(lambda session: snapshots.activate(session, principal, snapshot_id, now, store,
+                                                                    expected))
+        serving.finish(writes.sessions, store, done)
+        return snapshot_out(activated)

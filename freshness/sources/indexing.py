@@ -1,6 +1,6 @@
 """Step 2 of a publish (sources.publish): the reserved snapshot's new chunks written to the store in small
-batches, the vectors of chunks this source already has reused instead of embedded again; the points of
-its kept documents shared, by adding the snapshot to the list of snapshots each serves.
+batches, the vectors of chunks this source already has reused instead of embedded again. The points of
+its kept documents are shared as they are (sources.serving); they are only checked to be there.
 
 Nothing written here is served before the snapshot is activated; a failure leaves the snapshot to be
 marked failed and its points deleted by the caller.
@@ -58,22 +58,14 @@ def _reusable(runtime: Runtime, source_id: str, hashes: set[str]) -> dict[str, s
     return found
 
 
-def share_points(runtime: Runtime, source_id: str, snapshot_id: str, base_id: str, dropped: list[str],
-                 kept_chunks: int) -> int:
-    """The kept documents' points, which serve the base snapshot (the one active when the publish began),
-    serve the new snapshot too: in one write, their list becomes the base and the new snapshot. The
-    earlier snapshots that held them leave the list; rolling back to one of those puts it back first
-    (sources.snapshots.activate), and no rollback runs while a publish of the source is in progress.
-    Returns how many points now serve the new snapshot.
-
-    `dropped`: the base's documents this snapshot does not keep (changed or gone)."""
-    if not kept_chunks:
-        return 0
-    shared = runtime.store.share(source_id, base_id, dropped, [base_id, snapshot_id])
-    if shared != kept_chunks:
-        raise Unavailable(f"the store holds {shared} points of the {kept_chunks} chunks of the unchanged documents;"
-                          " run `freshness jobs run reconcile`, then publish again")
-    return shared
+def check_kept(runtime: Runtime, kept_points: list[str]) -> None:
+    """The points of the kept documents, which the new snapshot shares, must be in the store."""
+    if not kept_points:
+        return
+    held = runtime.store.present(kept_points)
+    if len(held) != len(set(kept_points)):
+        raise Unavailable(f"the store holds {len(held)} points of the {len(set(kept_points))} chunks of the unchanged"
+                          " documents; run `freshness jobs run reconcile`, then publish again")
 
 
 def index_chunks(
@@ -91,7 +83,7 @@ def index_chunks(
     last_beat = time.monotonic()
     # The source's part of every point's payload, built once: reading an ORM row's attributes costs more
     # than copying a dict.
-    common = lifecycle.point_payload(source, snapshot.id, "", [snapshot.id])
+    common = lifecycle.point_payload(source, snapshot.id, "")
     for start in range(0, len(planned), batch_size):
         batch = planned[start : start + batch_size]
         old_ids = [reusable[c.content_hash] for c in batch if c.content_hash in reusable]
@@ -113,8 +105,7 @@ def index_chunks(
                 embedded += 1
                 if dense is None and runtime.embedder is not None:
                     to_embed.append(len(points))
-            payload = {**common, "tags": list(common["tags"]), "snapshots": [snapshot.id],
-                       "document_id": chunk.document_id}
+            payload = {**common, "tags": list(common["tags"]), "document_id": chunk.document_id}
             points.append(ChunkPoint(chunk.chunk_id, sparse, dense, payload))
         if to_embed:
             vectors = runtime.embedder.embed([batch[i].text for i in to_embed])  # type: ignore[union-attr]

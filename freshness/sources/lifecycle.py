@@ -133,16 +133,14 @@ def settle_dense_size(session: Session, size: int) -> int:
     return int(settle_state_value(session, DENSE_SIZE_KEY, str(size)))
 
 
-def point_payload(source: Source, written_by: str, document_id: str, snapshots: list[str]) -> dict[str, Any]:
+def point_payload(source: Source, written_by: str, document_id: str) -> dict[str, Any]:
     """What a chunk's point in the store carries: the fields retrieval filters on and provenance.
 
-    `written_by`: the snapshot whose publish wrote the point; `snapshots`: every snapshot it serves
-    (a later publish that keeps the chunk's document unchanged adds its own). Reconciliation rewrites any
-    point whose source fields differ from these or whose list lacks the active snapshot."""
+    `written_by`: the snapshot whose publish wrote the point; later snapshots that keep its document serve it
+    too, with no write (sources.serving). Reconciliation rewrites any point whose source fields differ."""
     return {
         "source_id": source.id,
         "snapshot_id": written_by,
-        "snapshots": list(snapshots),
         "source_class": source.source_class,
         "tags": list(source.tags or []),
         "document_id": document_id,

@@ -11,12 +11,12 @@ snapshot must not hold a database transaction open:
 
 A document sent exactly as in the active snapshot (the same sent hash) is kept: it is not cut, checked
 or hashed again, its chunk rows are copied from that snapshot in the database (without their text,
-which is stored once per point), and its points are
-shared: step 2 adds the new snapshot to their lists, in one write, instead of writing them again. So
-a re-publish costs what changed, not the whole source.
+which is stored once per point), and its points are shared as they are: nothing is written to the store
+for it (sources.serving). So a re-publish costs what changed, not the whole source.
 
 Retrievals only serve snapshots the database says are active, so nothing written in step 2 is
-visible before step 3 commits. Any failure marks the snapshot `failed` and deletes its points;
+visible before step 3 commits. After it, the points only the superseded snapshot served are marked
+dead. Any failure marks the snapshot `failed` and deletes its points;
 a process killed midway leaves it `ingesting`, and `recover_unfinished` cleans it up at the next start.
 """
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import String, Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,8 +38,8 @@ from freshness.errors import Conflict, InvalidInput
 from freshness.ids import new_chunk_id, new_snapshot_id
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
-from freshness.sources import lifecycle
-from freshness.sources.indexing import PlannedChunk, Progress, index_chunks, share_points
+from freshness.sources import lifecycle, serving
+from freshness.sources.indexing import PlannedChunk, Progress, check_kept, index_chunks
 from freshness.sources.prepare import (
     KnownDocument,
     PreparedSnapshot,
@@ -74,16 +74,8 @@ _ACTIVE_DOCUMENTS = (
     .where(Source.id == bindparam("source_id"))
 )
 _BASE_CHUNKS = (
-    select(_CHUNKS.c.chunk_id, _CHUNKS.c.document_id)
+    select(_CHUNKS.c.document_id, _CHUNKS.c.position, _CHUNKS.c.content_hash, _CHUNKS.c.point_id)
     .where(_CHUNKS.c.snapshot_id == bindparam("base"))
-)
-# A kept document's chunk row, copied from the snapshot the publish builds on under a new chunk id. Its
-# text stays where it is stored, in the row that first held the point (models.sources.chunk_text).
-_COPY_CHUNK = insert(_CHUNKS).from_select(
-    ["chunk_id", "snapshot_id", "source_id", "document_id", "position", "content_hash", "point_id"],
-    select(bindparam("new_id", type_=String), bindparam("snapshot_id", type_=String), _CHUNKS.c.source_id,
-           _CHUNKS.c.document_id, _CHUNKS.c.position, _CHUNKS.c.content_hash, _CHUNKS.c.point_id)
-    .where(_CHUNKS.c.chunk_id == bindparam("old_id")),
 )
 
 
@@ -93,9 +85,8 @@ class Reservation:
 
     planned: list[PlannedChunk] = field(default_factory=list)  # chunks of changed documents: new points
     rows: list[dict] = field(default_factory=list)  # their chunk rows
-    copies: list[dict] = field(default_factory=list)  # kept documents' chunk rows: new_id, old_id
-    base_id: str | None = None  # the snapshot the kept documents are copied from
-    dropped: list[str] = field(default_factory=list)  # the base's documents not kept (changed or gone)
+    copies: list[dict] = field(default_factory=list)  # kept documents' chunk rows, copied from the base
+    kept_points: list[str] = field(default_factory=list)  # the points those rows name
 
     @property
     def fits_reservation(self) -> bool:
@@ -169,13 +160,14 @@ def publish(
             # Only now that the size is committed: a refused publish must not leave the store set up for it.
             runtime.store.ensure_dense(dense_size)
         embedded, reused = index_chunks(runtime, source, snapshot, plan.planned, dense_size, progress)
-        if plan.base_id is not None:
-            reused += share_points(runtime, source_id, snapshot.id, plan.base_id, plan.dropped, len(plan.copies))
-        snapshot = transaction(runtime.sessions, lambda session: _activate_new(
+        check_kept(runtime, plan.kept_points)
+        reused += len(plan.kept_points)
+        snapshot, done = transaction(runtime.sessions, lambda session: _activate_new(
             session, runtime, reserved_id, source_id, embedded, reused, started, sent))
     except BaseException as exc:
         fail_publish(runtime, reserved_id, exc)
         raise
+    serving.finish(runtime.sessions, runtime.store, done)
     stats = PublishStats(len(body.documents), snapshot.chunk_count, embedded, reused, _ms(started))
     runtime.metrics.publish_duration.labels("changed").observe(time.perf_counter() - started)
     return PublishResult(snapshot=snapshot_out(snapshot), changed=True, stats=stats)
@@ -202,7 +194,7 @@ def _write_chunk_rows(runtime: Runtime, plan: Reservation) -> None:
         transaction(runtime.sessions, lambda session, rows=rows: session.execute(_CHUNKS.insert(), rows))  # type: ignore[misc]
     for start in range(0, len(plan.copies), CHUNK_ROWS_PER_TRANSACTION):
         copies = plan.copies[start : start + CHUNK_ROWS_PER_TRANSACTION]
-        transaction(runtime.sessions, lambda session, copies=copies: session.execute(_COPY_CHUNK, copies))  # type: ignore[misc]
+        transaction(runtime.sessions, lambda session, copies=copies: session.execute(_CHUNKS.insert(), copies))  # type: ignore[misc]
 
 
 class _NotSentBefore(Exception):
@@ -263,14 +255,14 @@ def _reserve(
     kept = {doc.id for doc in prepared.kept}
     if kept:
         # The base is the active snapshot, read under the source's lock (begin checked prepared.base_id).
-        plan.base_id = prepared.base_id
-        dropped: set[str] = set()
         for row in session.connection().execute(_BASE_CHUNKS, {"base": prepared.base_id}):
             if row.document_id in kept:
-                plan.copies.append({"new_id": new_chunk_id(), "snapshot_id": snapshot.id, "old_id": row.chunk_id})
-            else:
-                dropped.add(row.document_id)
-        plan.dropped = sorted(dropped)
+                # Under a new chunk id, without the text: it stays where it is stored, in the row that first
+                # held the point (models.sources.chunk_text).
+                plan.copies.append({"chunk_id": new_chunk_id(), "snapshot_id": snapshot.id, "source_id": source_id,
+                                    "document_id": row.document_id, "position": row.position, "text": None,
+                                    "content_hash": row.content_hash, "point_id": row.point_id})
+                plan.kept_points.append(row.point_id)
     for position, doc in enumerate(prepared.documents):
         documents.append(
             dict(
@@ -309,10 +301,8 @@ def _reserve(
             )
     session.execute(_DOCUMENTS.insert(), [_columns(Document, d) for d in documents])
     if plan.fits_reservation:
-        if plan.rows:
-            session.execute(_CHUNKS.insert(), plan.rows)
-        if plan.copies:
-            session.execute(_COPY_CHUNK, plan.copies)
+        if plan.rows or plan.copies:
+            session.execute(_CHUNKS.insert(), plan.rows + plan.copies)
     return snapshot, dense_size, plan
 
 
@@ -324,9 +314,12 @@ def _columns(model: type[Base], row: dict) -> dict:
 def _activate_new(
     session: Session, runtime: Runtime, snapshot_id: str, source_id: str, embedded: int, reused: int, started: float,
     sent: str,
-) -> Snapshot:
+) -> tuple[Snapshot, serving.StepDown]:
     source = get_source(session, source_id, for_update=True)
+    previous = source.active_snapshot_id
     snapshot = lifecycle.activate_new(session, source, session.get_one(Snapshot, snapshot_id), runtime.clock.now())
+    done = serving.take_over(session, runtime.store, source_id, previous, snapshot_id, published=True)
     snapshot.stats = {"chunks_embedded": embedded, "chunks_reused": reused, "duration_ms": _ms(started),
                       FINGERPRINT: sent}
-    return snapshot
+    return snapshot, done
+

@@ -10,11 +10,10 @@ from sqlalchemy.orm import Session
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
 from freshness.errors import Conflict, InvalidInput, NotFound
-from freshness.models import Chunk, Document, Snapshot, SnapshotState
-from freshness.sources import lifecycle
+from freshness.models import Document, Snapshot
+from freshness.sources import lifecycle, serving
 from freshness.sources.service import get_source
 from freshness.vectorstore import VectorStore
-from freshness.vectorstore.sharing import restore_serving
 
 
 def get_snapshot(session: Session, snapshot_id: str) -> Snapshot:
@@ -52,12 +51,12 @@ def verify(session: Session, principal: Principal, source_id: str, now: datetime
 def activate(
     session: Session, principal: Principal, snapshot_id: str, now: datetime, store: VectorStore,
     expected_source: str | None = None,
-) -> Snapshot:
+) -> tuple[Snapshot, serving.StepDown]:
     """Make a retained snapshot the active one again; the current one is superseded.
 
-    Its points may have left it for a later snapshot that kept their documents (sources.indexing.share_points):
-    they list it again before it serves, while the source's lock keeps a publish from starting. A publish
-    already in progress would move them once more, so the rollback waits for it (409)."""
+    Its points that were marked dead serve again before it does. Once the caller has committed, it runs
+    `serving.step_down` with what this returns, in a transaction of its own: the points only the superseded
+    snapshot served are marked dead."""
     snapshot = get_snapshot(session, snapshot_id)
     if expected_source is not None and snapshot.source_id != expected_source:
         raise InvalidInput(
@@ -69,12 +68,6 @@ def activate(
     require_owner(principal, source.owner)
     # Locked too: a purge that got there first has made it `purged`, and that is what is read here.
     session.refresh(snapshot, with_for_update=True)
-    if snapshot.state == SnapshotState.SUPERSEDED and source.retired_at is None:
-        publishing = session.scalar(select(Snapshot.id).where(Snapshot.source_id == source.id,
-                                                              Snapshot.state == SnapshotState.INGESTING))
-        if publishing is not None:
-            raise Conflict(f"a publish of source {source.id!r} is in progress ({publishing}); activate {snapshot_id!r}"
-                           " when it ends")
-        points = list(session.scalars(select(Chunk.point_id).where(Chunk.snapshot_id == snapshot_id)))
-        restore_serving(store, snapshot_id, points)
-    return lifecycle.activate_retained(session, source, snapshot, now)
+    previous = source.active_snapshot_id
+    activated = lifecycle.activate_retained(session, source, snapshot, now)
+    return activated, serving.take_over(session, store, source.id, previous, snapshot_id, published=False)

@@ -11,11 +11,12 @@ DENSE = "dense"
 # does not depend on which store holds the chunks (60: the constant of the original RRF paper).
 RRF_K = 60
 # Payload fields that search filters use; each gets a keyword index. A point is written by one snapshot's
-# publish (`snapshot_id`) and serves every snapshot of its source that kept its chunk (`snapshots`, a list
-# that later publishes of the source extend); a search matches `snapshots` against the active ones.
+# publish (`snapshot_id`) and is shared by every later snapshot of its source that keeps its document, with
+# no write. `dead_from` marks a point that no active snapshot serves from that serving sequence number on (a
+# changed document's earlier version, a point of a snapshot rolled back from): sources.serving.
 WRITTEN_BY = "snapshot_id"
-SNAPSHOTS = "snapshots"
-INDEXED_FIELDS = (WRITTEN_BY, SNAPSHOTS, "source_id", "source_class", "tags", "document_id")
+DEAD_FROM = "dead_from"  # an integer index; a point without it is served
+INDEXED_FIELDS = (WRITTEN_BY, "source_id", "source_class", "tags", "document_id")
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Conditions ANDed together; an empty list means "no condition" except for snapshot_ids, which a point
-    matches when one of them is in its `snapshots`."""
+    """Conditions ANDed together; an empty list means "no condition".
 
-    snapshot_ids: list[str]
+    `served_at`: the serving sequence number the active set was read at: points dead from it or before are
+    left out. `hidden_writers`: snapshots whose publish is in progress: the points they wrote are left out."""
+
+    served_at: int = 0
+    hidden_writers: list[str] = field(default_factory=list)
     source_ids: list[str] = field(default_factory=list)
     source_classes: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
@@ -65,17 +69,22 @@ class VectorStore(Protocol):
     def delete_written_by(self, snapshot_id: str) -> None:
         """Delete the points this snapshot's publish wrote (not those it shares with earlier snapshots)."""
 
-    def snapshot_lists(self, ids: list[str]) -> dict[str, list[str]]:
-        """point id -> the snapshots its payload says it serves (points not in the store are left out)."""
+    def present(self, ids: list[str]) -> set[str]:
+        """Those of these points that the store holds."""
         ...
 
-    def set_snapshot_lists(self, ids: list[str], snapshots: list[str]) -> None:
-        """Make these points serve exactly these snapshots."""
+    def mark_dead(self, ids: list[str], seq: int) -> None:
+        """These points are served by no active snapshot from serving sequence number `seq` on."""
 
-    def share(self, source_id: str, serving: str, dropped_documents: list[str], snapshots: list[str]) -> int:
-        """The points of the source that serve `serving`, except those of the dropped documents, serve
-        exactly `snapshots` from now on, in one write. Returns how many points that is."""
+    def mark_served(self, ids: list[str]) -> None:
+        """These points are served again: their mark goes."""
+
+    def dead_index_missing(self) -> bool:
+        """A store written before points were marked: sources.serving.mark_unserved marks them, then the
+        caller indexes the mark (`index_dead`), so that a marking cut short is done again at the next start."""
         ...
+
+    def index_dead(self) -> None: ...
 
     def set_payload_for_source(self, source_id: str, payload: dict[str, Any]) -> None: ...
 
@@ -87,8 +96,8 @@ class VectorStore(Protocol):
         limit: int,
     ) -> list[Hit]: ...
 
-    def count(self, snapshot_id: str | None = None) -> int:
-        """Every point, or the points that serve this snapshot."""
+    def count(self, source_id: str | None = None, dead: bool | None = None) -> int:
+        """Every point, or those of one source, or those with (without) a dead mark."""
         ...
 
     def scroll_ids(self, offset: str | None, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], str | None]: ...
@@ -100,21 +109,3 @@ class VectorStore(Protocol):
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-def backfill_snapshot_lists(store: VectorStore, page: int = 1_000) -> int:
-    """A store written before points were shared: each point serves the one snapshot that wrote it.
-    Returns how many points were given their list."""
-    groups: dict[str, list[str]] = {}
-    offset: str | None = None
-    while True:
-        rows, offset = store.scroll_ids(offset, page)
-        for point_id, payload in rows:
-            if SNAPSHOTS not in payload and isinstance(payload.get(WRITTEN_BY), str):
-                groups.setdefault(payload[WRITTEN_BY], []).append(point_id)
-        if offset is None:
-            break
-    for snapshot_id, ids in groups.items():
-        for start in range(0, len(ids), page):
-            store.set_snapshot_lists(ids[start : start + page], [snapshot_id])
-    return sum(len(ids) for ids in groups.values())

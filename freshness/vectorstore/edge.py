@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -10,24 +11,23 @@ import qdrant_edge as qe
 
 from freshness.errors import StoreLocked, Unavailable
 from freshness.vectorstore.base import (
+    DEAD_FROM,
     DENSE,
     INDEXED_FIELDS,
     RRF_K,
-    SNAPSHOTS,
     SPARSE,
     WRITTEN_BY,
     ChunkPoint,
     Hit,
     SearchFilter,
     SparseVec,
-    backfill_snapshot_lists,
 )
 from freshness.vectorstore.handover import hand_over
 
 # The binding holds the GIL for a whole write: at most this many points per call, and a thread switch
 # between calls, so that a retrieval waits for one short write, not for a publisher's whole batch.
 WRITE_SLICE = 32
-LIST_SLICE = 256  # points whose snapshot list one call rewrites (a payload write costs a tenth of a point's)
+MARK_SLICE = 256  # points whose mark one call writes (a payload write costs a tenth of a point's)
 
 
 def _uuid_str(value: Any) -> str:
@@ -59,9 +59,6 @@ class EdgeStore:
                 ) from exc
             raise Unavailable(f"cannot open the embedded store at {path}: {exc}") from exc
         schema = self.shard.info().payload_schema
-        if SNAPSHOTS not in schema:
-            # Before its index: a backfill cut short is done again at the next start.
-            backfill_snapshot_lists(self)
         for name in INDEXED_FIELDS:
             if name not in schema:
                 self.shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
@@ -105,39 +102,37 @@ class EdgeStore:
         with self._lock:
             self.shard.update(qe.UpdateOperation.delete_points_by_filter(_match(WRITTEN_BY, [snapshot_id])))
 
-    def set_snapshot_lists(self, ids: list[str], snapshots: list[str]) -> None:
-        for start in range(0, len(ids), LIST_SLICE):
+    def mark_dead(self, ids: list[str], seq: int) -> None:
+        self._mark(ids, lambda some: qe.UpdateOperation.set_payload(some, {DEAD_FROM: seq}))
+
+    def mark_served(self, ids: list[str]) -> None:
+        self._mark(ids, lambda some: qe.UpdateOperation.delete_payload(some, [DEAD_FROM]))
+
+    def _mark(self, ids: list[str], operation: Callable[[list[Any]], qe.UpdateOperation]) -> None:
+        for start in range(0, len(ids), MARK_SLICE):
             if start:
                 hand_over()
             with self._lock:
-                some: list[Any] = ids[start : start + LIST_SLICE]
-                self.shard.update(qe.UpdateOperation.set_payload(some, {SNAPSHOTS: list(snapshots)}))
+                self.shard.update(operation(list(ids[start : start + MARK_SLICE])))
+
+    def dead_index_missing(self) -> bool:
+        return DEAD_FROM not in self.shard.info().payload_schema
+
+    def index_dead(self) -> None:
+        with self._lock:
+            self.shard.update(qe.UpdateOperation.create_field_index(DEAD_FROM, qe.PayloadSchemaType.Integer))
 
     def set_payload_for_source(self, source_id: str, payload: dict[str, Any]) -> None:
         with self._lock:
             self.shard.update(qe.UpdateOperation.set_payload_by_filter(_match("source_id", [source_id]), payload))
 
-    def share(self, source_id: str, serving: str, dropped_documents: list[str], snapshots: list[str]) -> int:
-        flt = qe.Filter(
-            must=[qe.FieldCondition("source_id", match=qe.MatchAny([source_id])),
-                  qe.FieldCondition(SNAPSHOTS, match=qe.MatchAny([serving]))],
-            must_not=[qe.FieldCondition("document_id", match=qe.MatchAny(list(dropped_documents)))]
-            if dropped_documents else None,
-        )
-        with self._lock:
-            count = self.shard.count(qe.CountRequest(exact=True, filter=flt))
-            self.shard.update(qe.UpdateOperation.set_payload_by_filter(flt, {SNAPSHOTS: list(snapshots)}))
-        return count
-
     # -- reads ----------------------------------------------------------------------------------
-    def snapshot_lists(self, ids: list[str]) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for start in range(0, len(ids), LIST_SLICE * 4):
-            some: list[Any] = ids[start : start + LIST_SLICE * 4]
-            records = self.shard.retrieve(some, with_payload=qe.PayloadSelector.Include([SNAPSHOTS]), with_vector=False)
-            for record in records:
-                out[_uuid_str(record.id)] = list((record.payload or {}).get(SNAPSHOTS) or [])
-        return out
+    def present(self, ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), MARK_SLICE * 4):
+            some: list[Any] = ids[start : start + MARK_SLICE * 4]
+            found.update(_uuid_str(r.id) for r in self.shard.retrieve(some, with_payload=False, with_vector=False))
+        return found
 
     def vectors(self, ids: list[str]) -> dict[str, tuple[SparseVec, list[float] | None]]:
         if not ids:
@@ -153,7 +148,7 @@ class EdgeStore:
         return out
 
     def search(self, sparse: SparseVec | None, dense: list[float] | None, where: SearchFilter, limit: int) -> list[Hit]:
-        flt = _filter(where)
+        flt = native_filter(where)
         sparse_q = qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE) if sparse else None
         dense_q = qe.Query.Nearest(dense, using=DENSE) if dense is not None else None
         if sparse_q is not None and dense_q is not None:
@@ -172,8 +167,12 @@ class EdgeStore:
         points = self.shard.query(request)
         return [Hit(_uuid_str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
-    def count(self, snapshot_id: str | None = None) -> int:
-        flt = _match(SNAPSHOTS, [snapshot_id]) if snapshot_id else None
+    def count(self, source_id: str | None = None, dead: bool | None = None) -> int:
+        must: list[Any] = [qe.FieldCondition("source_id", match=qe.MatchAny([source_id]))] if source_id else []
+        must_not: list[Any] = []
+        if dead is not None:
+            (must if dead else must_not).append(qe.FieldCondition(DEAD_FROM, range=qe.RangeFloat(gte=0)))
+        flt = qe.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
         return self.shard.count(qe.CountRequest(exact=True, filter=flt))
 
     def scroll_ids(self, offset: str | None, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
@@ -208,12 +207,16 @@ def _match(key: str, values: list[str]) -> qe.Filter:
     return qe.Filter(must=[qe.FieldCondition(key, match=qe.MatchAny(list(values)))])
 
 
-def _filter(where: SearchFilter) -> qe.Filter:
-    must: list[Any] = [qe.FieldCondition(SNAPSHOTS, match=qe.MatchAny(list(where.snapshot_ids)))]
+def native_filter(where: SearchFilter) -> qe.Filter:
+    """The store's filter for a search (the benchmarks build the bare engine's query with it)."""
+    must_not: list[Any] = [qe.FieldCondition(DEAD_FROM, range=qe.RangeFloat(lte=where.served_at))]
+    if where.hidden_writers:
+        must_not.append(qe.FieldCondition(WRITTEN_BY, match=qe.MatchAny(list(where.hidden_writers))))
+    must: list[Any] = []
     if where.source_ids:
         must.append(qe.FieldCondition("source_id", match=qe.MatchAny(list(where.source_ids))))
     if where.source_classes:
         must.append(qe.FieldCondition("source_class", match=qe.MatchAny(list(where.source_classes))))
     if where.tags:
         must.append(qe.FieldCondition("tags", match=qe.MatchAny(list(where.tags))))
-    return qe.Filter(must=must)
+    return qe.Filter(must=must or None, must_not=must_not)

@@ -9,17 +9,16 @@ from qdrant_client import models as qm
 
 from freshness.errors import Unavailable
 from freshness.vectorstore.base import (
+    DEAD_FROM,
     DENSE,
     INDEXED_FIELDS,
     RRF_K,
-    SNAPSHOTS,
     SPARSE,
     WRITTEN_BY,
     ChunkPoint,
     Hit,
     SearchFilter,
     SparseVec,
-    backfill_snapshot_lists,
 )
 
 
@@ -36,15 +35,13 @@ class ServerStore:
                     sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
                 )
             info = client.get_collection(collection)
-            missing = [name for name in INDEXED_FIELDS if name not in (info.payload_schema or {})]
+            self._schema = set(info.payload_schema or {})
+            missing = [name for name in INDEXED_FIELDS if name not in self._schema]
             vectors = info.config.params.vectors
             if isinstance(vectors, dict) and DENSE in vectors:
                 self._dense = vectors[DENSE].size
         except Exception as exc:
             raise Unavailable(f"cannot reach the Qdrant collection {collection!r}: {exc}") from exc
-        if SNAPSHOTS in missing:
-            # Before its index: a backfill cut short is done again at the next start.
-            backfill_snapshot_lists(self)
         try:
             for name in missing:
                 client.create_payload_index(collection, name, qm.PayloadSchemaType.KEYWORD)
@@ -90,30 +87,34 @@ class ServerStore:
     def delete_written_by(self, snapshot_id: str) -> None:
         self.client.delete(self.collection, qm.FilterSelector(filter=_match(WRITTEN_BY, [snapshot_id])), wait=True)
 
-    def snapshot_lists(self, ids: list[str]) -> dict[str, list[str]]:
+    def present(self, ids: list[str]) -> set[str]:
         if not ids:
-            return {}
-        records = self.client.retrieve(self.collection, list(ids), with_payload=[SNAPSHOTS], with_vectors=False)
-        return {str(r.id): list((r.payload or {}).get(SNAPSHOTS) or []) for r in records}
+            return set()
+        return {str(r.id) for r in self.client.retrieve(self.collection, list(ids), with_payload=False,
+                                                         with_vectors=False)}
 
-    def set_snapshot_lists(self, ids: list[str], snapshots: list[str]) -> None:
+    def mark_dead(self, ids: list[str], seq: int) -> None:
         if ids:
-            self.client.set_payload(self.collection, {SNAPSHOTS: list(snapshots)},
-                                    points=qm.PointIdsList(points=list(ids)), wait=True)
+            self.client.set_payload(self.collection, {DEAD_FROM: seq}, points=qm.PointIdsList(points=list(ids)),
+                                    wait=True)
+
+    def mark_served(self, ids: list[str]) -> None:
+        if ids:
+            self.client.delete_payload(self.collection, [DEAD_FROM], points=qm.PointIdsList(points=list(ids)),
+                                       wait=True)
+
+    def dead_index_missing(self) -> bool:
+        return DEAD_FROM not in self._schema
+
+    def index_dead(self) -> None:
+        try:
+            self.client.create_payload_index(self.collection, DEAD_FROM, qm.PayloadSchemaType.INTEGER)
+        except Exception as exc:
+            raise Unavailable(f"cannot index the Qdrant collection {self.collection!r}: {exc}") from exc
+        self._schema.add(DEAD_FROM)
 
     def set_payload_for_source(self, source_id: str, payload: dict[str, Any]) -> None:
         self.client.set_payload(self.collection, payload, points=_match("source_id", [source_id]), wait=True)
-
-    def share(self, source_id: str, serving: str, dropped_documents: list[str], snapshots: list[str]) -> int:
-        flt = qm.Filter(
-            must=[qm.FieldCondition(key="source_id", match=qm.MatchAny(any=[source_id])),
-                  qm.FieldCondition(key=SNAPSHOTS, match=qm.MatchAny(any=[serving]))],
-            must_not=[qm.FieldCondition(key="document_id", match=qm.MatchAny(any=list(dropped_documents)))]
-            if dropped_documents else None,
-        )
-        count = self.client.count(self.collection, count_filter=flt, exact=True).count
-        self.client.set_payload(self.collection, {SNAPSHOTS: list(snapshots)}, points=flt, wait=True)
-        return count
 
     def vectors(self, ids: list[str]) -> dict[str, tuple[SparseVec, list[float] | None]]:
         if not ids:
@@ -154,8 +155,12 @@ class ServerStore:
             )
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in result.points]
 
-    def count(self, snapshot_id: str | None = None) -> int:
-        flt = _match(SNAPSHOTS, [snapshot_id]) if snapshot_id else None
+    def count(self, source_id: str | None = None, dead: bool | None = None) -> int:
+        must: list[Any] = [qm.FieldCondition(key="source_id", match=qm.MatchAny(any=[source_id]))] if source_id else []
+        must_not: list[Any] = []
+        if dead is not None:
+            (must if dead else must_not).append(qm.FieldCondition(key=DEAD_FROM, range=qm.Range(gte=0)))
+        flt = qm.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
         return self.client.count(self.collection, count_filter=flt, exact=True).count
 
     def scroll_ids(self, offset: str | None, limit: int) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
@@ -190,11 +195,14 @@ def _match(key: str, values: list[str]) -> qm.Filter:
 
 
 def _filter(where: SearchFilter) -> qm.Filter:
-    must: list[Any] = [qm.FieldCondition(key=SNAPSHOTS, match=qm.MatchAny(any=list(where.snapshot_ids)))]
+    must_not: list[Any] = [qm.FieldCondition(key=DEAD_FROM, range=qm.Range(lte=where.served_at))]
+    if where.hidden_writers:
+        must_not.append(qm.FieldCondition(key=WRITTEN_BY, match=qm.MatchAny(any=list(where.hidden_writers))))
+    must: list[Any] = []
     if where.source_ids:
         must.append(qm.FieldCondition(key="source_id", match=qm.MatchAny(any=list(where.source_ids))))
     if where.source_classes:
         must.append(qm.FieldCondition(key="source_class", match=qm.MatchAny(any=list(where.source_classes))))
     if where.tags:
         must.append(qm.FieldCondition(key="tags", match=qm.MatchAny(any=list(where.tags))))
-    return qm.Filter(must=must)
+    return qm.Filter(must=must or None, must_not=must_not)

@@ -36,10 +36,10 @@ def test_the_floor_answers_from_the_store_and_chains_one_audit_row_per_answer(tm
     try:
         register_all(runtime, corpus.sources)
         publish_pass(runtime, corpus)
-        active = retrieval.active_snapshots(runtime)
+        filters = retrieval.search_filters(runtime)
     finally:
         runtime.close()
-    server = FloorServer(workspace.settings.store_path, active, tmp_path / "floor", scan=50)
+    server = FloorServer(workspace.settings.store_path, filters, tmp_path / "floor", scan=50)
     try:
         queries = list(corpus.queries(6))
         answers = [httpx.post(server.url + "/retrieve", json={"query": q.text, "task_class": q.task_class},
@@ -49,7 +49,8 @@ def test_the_floor_answers_from_the_store_and_chains_one_audit_row_per_answer(tm
         server.stop()
     assert any(answer["results"] for answer in answers)
     for answer, q in zip(answers, queries, strict=True):
-        assert {hit["payload"]["snapshot_id"] for hit in answer["results"]} <= set(active[q.task_class])
+        allowed = filters[q.task_class]["source_classes"]  # empty: every class
+        assert not allowed or {hit["payload"]["source_class"] for hit in answer["results"]} <= set(allowed)
     with sqlite3.connect(tmp_path / "floor" / "floor-audit.db") as conn:
         rows = conn.execute("SELECT request_id, content, prev_hash, record_hash FROM audit ORDER BY seq").fetchall()
     head = "0" * 64

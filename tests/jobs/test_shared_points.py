@@ -1,6 +1,7 @@
-"""Points shared across snapshots: a re-publish writes points only for the documents that changed; the
-kept documents' points serve the new snapshot too, under chunk ids of its own. Rollback, purge, a failed
-publish and reconciliation keep every snapshot that may serve answering from exactly its own content."""
+"""Points shared across snapshots: a re-publish writes points only for the documents that changed, and nothing
+in the store for the kept ones, whose points serve the new snapshot under chunk ids of its own; the points
+only the superseded snapshot served are marked dead. Rollback, purge, a failed publish and reconciliation
+keep every snapshot that may serve answering from exactly its own content."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from freshness.db import session_scope
 from freshness.jobs.reconcile import reconcile
 from freshness.models import Chunk, Snapshot, SnapshotState
 from freshness.sources import publish as publishing
+from freshness.sources import serving
 from freshness.sources.prepare import sent_hashes
 from freshness.sources.schemas import DocumentIn, PublishRequest
 from freshness.vectorstore import ChunkPoint
+from freshness.vectorstore.base import DEAD_FROM
 from tests.conftest import Api, publish, register
+from tests.points import points_held
 
 TOPICS = ["espresso grinder burrs", "kettle descaling vinegar", "warranty defects receipt", "shipping parcels courier"]
 
@@ -63,7 +67,14 @@ def test_a_republish_writes_points_only_for_the_documents_that_changed(admin, ru
     # Only the changed document's two chunks are new points; the kept six serve both snapshots.
     assert runtime.store.count() == points_before + 2
     v1_id, v2_id = v1["snapshot"]["id"], v2["snapshot"]["id"]
-    assert runtime.store.count(v2_id) == 8 and runtime.store.count(v1_id) == 8
+    assert points_held(runtime, v2_id) == 8 and points_held(runtime, v1_id) == 8
+    # The kept points were not written again: they still name v1 as their writer. The changed document's
+    # earlier points are marked dead; nothing else is.
+    payloads = dict(runtime.store.scroll_ids(None, 100)[0])
+    old_doc3 = {p for place, (_, p) in _rows(runtime, v1_id).items() if place.startswith("doc-3.md")}
+    assert {p for p, payload in payloads.items() if DEAD_FROM in payload} == old_doc3
+    assert {payload["snapshot_id"] for p, payload in payloads.items() if p not in old_doc3} == {v1_id, v2_id}
+    assert sum(payload["snapshot_id"] == v2_id for payload in payloads.values()) == 2
 
     old, new = _rows(runtime, v1_id), _rows(runtime, v2_id)
     assert set(old) == set(new)
@@ -108,11 +119,12 @@ def test_rolling_back_serves_the_old_snapshot_from_its_own_chunks(admin, runtime
     v2 = publish(admin, "manual", _docs({3: "now by air"}), version="v2")["snapshot"]["id"]
     clock.advance(minutes=1)
     v3 = publish(admin, "manual", _docs({3: "now by air", 2: "extended"}), version="v3")["snapshot"]["id"]
-    # doc-0's and doc-1's points moved on to v2 and v3: v1 is only on the lists of doc-2 (kept by v2 only)
-    # and of the old doc-3.
-    assert runtime.store.count(v1) == 4
+    # Dead: v1's doc-3 (since v2) and the doc-2 of v1 and v2 (since v3).
+    assert runtime.store.count(dead=True) == 4
 
     _activate(admin, v1)
+    # Now dead: the points v1 does not hold (v2's doc-3, v3's doc-2); v1's own are served again.
+    assert runtime.store.count(dead=True) == 4 and points_held(runtime, v1) == 8
     served = _served(admin, keys.reader, "espresso grinder burrs")
     assert [r["snapshot_id"] for r in served] == [v1, v1]
     assert {r["chunk_id"] for r in served} <= {c for c, _ in _rows(runtime, v1).values()}
@@ -127,35 +139,39 @@ def test_rolling_back_serves_the_old_snapshot_from_its_own_chunks(admin, runtime
         assert session.get(Snapshot, v2).state == SnapshotState.SUPERSEDED  # retained, never served meanwhile
 
 
-def test_a_rollback_waits_for_a_publish_of_the_source_in_progress(admin, runtime, monkeypatch):
+def test_a_rollback_during_a_publish_of_the_source_is_served_until_the_publish_ends(admin, runtime, keys,
+                                                                                      monkeypatch):
     register(admin, "manual", "faq")
     v1 = publish(admin, "manual", _docs(), version="v1")["snapshot"]["id"]
-    v2 = publish(admin, "manual", _docs({1: "again"}), version="v2")["snapshot"]["id"]
+    publish(admin, "manual", _docs({1: "again"}), version="v2")
     reached, release = threading.Event(), threading.Event()
-    real = publishing.share_points
+    real = publishing.check_kept
 
     def held(*args, **kwargs):
         reached.set()
         release.wait(30)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(publishing, "share_points", held)
+    monkeypatch.setattr(publishing, "check_kept", held)
     outcome: dict = {}
     worker = threading.Thread(target=lambda: outcome.update(
         publish(admin, "manual", _docs({1: "once more"}), version="v3")))
     worker.start()
     try:
         assert reached.wait(30)
-        problem = _activate(admin, v1, expect=409)
-        assert "in progress" in problem["detail"]
+        assert _activate(admin, v1)["state"] == "active"
+        served = _served(admin, keys.reader, "kettle descaling vinegar part two")
+        assert {r["snapshot_id"] for r in served} == {v1} and all("again" not in r["text"] for r in served)
     finally:
         release.set()
         worker.join(30)
-    with session_scope(runtime.sessions) as session:
-        assert session.get(Snapshot, v1).state == SnapshotState.SUPERSEDED
-        assert session.get(Snapshot, v2).state == SnapshotState.SUPERSEDED
-    assert outcome["snapshot"]["state"] == "active"
-    _activate(admin, v1)  # once it ended
+    # The publish ends after the rollback: it is served, the documents it kept included.
+    v3 = outcome["snapshot"]["id"]
+    served = _served(admin, keys.reader, "kettle descaling vinegar part two")
+    assert served[0]["snapshot_id"] == v3 and "once more" in served[0]["text"]
+    assert [r["snapshot_id"] for r in _served(admin, keys.reader, "espresso grinder burrs")] == [v3, v3]
+    # Dead: doc-1 as v1 and as v2 sent it.
+    assert runtime.store.count(dead=True) == 4
 
 
 def test_purge_deletes_only_the_points_no_live_snapshot_holds(admin, runtime, keys, clock, run):
@@ -168,7 +184,7 @@ def test_purge_deletes_only_the_points_no_live_snapshot_holds(admin, runtime, ke
     result = run("purge")
     assert result.counts["snapshots_purged"] == 1 and result.counts["points_deleted"] == 2
     assert runtime.store.vectors(sorted(old_doc3)) == {}
-    assert runtime.store.count() == 8 and runtime.store.count(v2) == 8
+    assert runtime.store.count() == 8 and points_held(runtime, v2) == 8
     served = _served(admin, keys.reader, "espresso grinder burrs")
     assert [r["snapshot_id"] for r in served] == [v2, v2]
 
@@ -188,21 +204,25 @@ def test_a_failed_publish_leaves_the_shared_points_serving_the_active_snapshot(a
     assert [r["snapshot_id"] for r in _served(admin, keys.reader, "kettle descaling vinegar")] == [v1, v1]
     # The next publish shares the same points again.
     v3 = publish(admin, "manual", _docs({0: "changed"}), version="v3")["snapshot"]["id"]
-    assert runtime.store.count() == 10 and runtime.store.count(v3) == 8
+    assert runtime.store.count() == 10 and points_held(runtime, v3) == 8
     assert [r["snapshot_id"] for r in _served(admin, keys.reader, "kettle descaling vinegar")] == [v3, v3]
 
 
-def test_reconcile_puts_the_active_snapshot_back_on_a_list_that_lost_it(admin, runtime, keys, run):
+def test_reconcile_makes_the_dead_marks_agree_with_the_active_snapshots(admin, runtime, keys, run):
     register(admin, "manual", "faq")
-    publish(admin, "manual", _docs(), version="v1")
+    v1 = publish(admin, "manual", _docs(), version="v1")["snapshot"]["id"]
     v2 = publish(admin, "manual", _docs({3: "now by air"}), version="v2")["snapshot"]["id"]
-    point = _rows(runtime, v2)["doc-1.md#0"][1]
-    runtime.store.set_snapshot_lists([point], ["snap_elsewhere"])
+    kept = _rows(runtime, v2)["doc-1.md#0"][1]
+    old = _rows(runtime, v1)["doc-3.md#0"][1]
+    runtime.store.mark_dead([kept], 0)  # as if a step had gone wrong: dead for every retrieval
+    runtime.store.mark_served([old])
     assert all("part one" not in r["text"] for r in _served(admin, keys.reader, "kettle descaling vinegar"))
 
     result = run("reconcile")
-    assert result.counts["payloads_changed"] == 1 and result.counts["orphans_deleted"] == 0
-    assert v2 in runtime.store.snapshot_lists([point])[point]
+    assert result.counts["points_marked_served"] == 1 and result.counts["points_marked_dead"] == 1
+    assert result.counts["orphans_deleted"] == 0
+    marked = {p for p, payload in runtime.store.scroll_ids(None, 100)[0] if DEAD_FROM in payload}
+    assert kept not in marked and old in marked
     assert any("part one" in r["text"] for r in _served(admin, keys.reader, "kettle descaling vinegar"))
 
 
@@ -234,16 +254,15 @@ def test_reconcile_indexes_a_lost_shared_point_again_from_the_text_stored_once(a
     assert served[0]["snapshot_id"] == v2
 
 
-def test_reconcile_leaves_a_list_alone_that_a_publish_moved_on_since_it_looked(admin, runtime, keys):
-    """Reconcile reads the store, then the database, then repairs: a publish that shares a point and
-    activates in between must not see its snapshot dropped from the point's list by that repair."""
+def test_reconcile_leaves_alone_what_a_publish_changed_since_it_looked(admin, runtime, keys):
+    """Reconcile reads the store, then the database, then repairs: a publish that activates in between must
+    keep its points served and the ones it superseded dead."""
     register(admin, "manual", "faq", tags=["eu"])
     publish(admin, "manual", _docs(), version="v1")
     v2 = publish(admin, "manual", _docs({3: "now by air"}), version="v2")["snapshot"]["id"]
     point = _rows(runtime, v2)["doc-1.md#0"][1]
     sparse, dense = runtime.store.vectors([point])[point]
-    payload = {**runtime.store.scroll_ids(None, 100)[0][0][1], "tags": ["elsewhere"], "document_id": "doc-1.md",
-               "snapshots": [v2]}
+    payload = {**runtime.store.scroll_ids(None, 100)[0][0][1], "tags": ["elsewhere"], "document_id": "doc-1.md"}
     runtime.store.upsert([ChunkPoint(point, sparse, dense, payload)])  # a payload reconcile will want to repair
     published: dict = {}
     calls: list[int] = []
@@ -255,7 +274,10 @@ def test_reconcile_leaves_a_list_alone_that_a_publish_moved_on_since_it_looked(a
 
     reconcile(runtime, meanwhile)
     v3 = published["snapshot"]["id"]
-    assert v3 in runtime.store.snapshot_lists([point])[point]
+    # Dead: doc-3 as v1 and v2 sent it; v3's own doc-3 is served.
+    marked = {p for p, payload in runtime.store.scroll_ids(None, 100)[0] if DEAD_FROM in payload}
+    assert len(marked) == 4 and point not in marked
+    assert "by sea" in _served(admin, keys.reader, "shipping parcels courier part two")[0]["text"]
     served = _served(admin, keys.reader, "kettle descaling vinegar part one")
     assert served[0]["snapshot_id"] == v3 and "part one" in served[0]["text"]
 
@@ -267,3 +289,43 @@ def test_a_new_embedder_makes_every_document_a_changed_one(settings):
     assert sent_hashes(body, replace(settings, embedder="openai", embedder_model="small")) != same
     assert sent_hashes(body, replace(settings, embedder="openai", embedder_model="large")) != sent_hashes(
         body, replace(settings, embedder="openai", embedder_model="small"))
+
+
+def test_the_superseded_points_are_dead_from_the_number_of_the_activation(admin, runtime):
+    register(admin, "manual", "faq")
+    v1 = publish(admin, "manual", _docs(), version="v1")["snapshot"]["id"]
+    with session_scope(runtime.sessions) as session:
+        before = serving.serving_seq(session)
+    publish(admin, "manual", _docs({3: "now by air"}), version="v2")
+    with session_scope(runtime.sessions) as session:
+        after = serving.serving_seq(session)
+    assert after == before + 1
+    old_doc3 = {p for place, (_, p) in _rows(runtime, v1).items() if place.startswith("doc-3.md")}
+    marks = {p: payload.get(DEAD_FROM) for p, payload in runtime.store.scroll_ids(None, 100)[0]}
+    assert {p: m for p, m in marks.items() if m is not None} == dict.fromkeys(old_doc3, after)
+
+
+def test_a_hit_the_active_snapshot_does_not_hold_is_not_served(admin, runtime, keys):
+    """Between an activation's commit and its marks, searches find the superseded points too: the chunk rows
+    keep them out of the answer."""
+    register(admin, "manual", "faq")
+    v1 = publish(admin, "manual", _docs(), version="v1")["snapshot"]["id"]
+    v2 = publish(admin, "manual", _docs({3: "now by air"}), version="v2")["snapshot"]["id"]
+    runtime.store.mark_served([p for place, (_, p) in _rows(runtime, v1).items() if place.startswith("doc-3.md")])
+
+    served = _served(admin, keys.reader, "shipping parcels courier part two")
+    assert served and {r["snapshot_id"] for r in served} == {v2}
+    assert any("by air" in r["text"] for r in served)
+
+
+def test_a_store_without_marks_is_marked_when_opened(admin, runtime, keys):
+    register(admin, "manual", "faq")
+    v1 = publish(admin, "manual", _docs(), version="v1")["snapshot"]["id"]
+    publish(admin, "manual", _docs({3: "now by air"}), version="v2")
+    old_doc3 = {p for place, (_, p) in _rows(runtime, v1).items() if place.startswith("doc-3.md")}
+    everything = [p for p, _ in runtime.store.scroll_ids(None, 100)[0]]
+    runtime.store.mark_served(everything)  # as a store written before points were marked
+
+    assert serving.mark_store(runtime.sessions, runtime.store) == 2
+    marked = {p for p, payload in runtime.store.scroll_ids(None, 100)[0] if DEAD_FROM in payload}
+    assert marked == old_doc3 and not runtime.store.dead_index_missing()

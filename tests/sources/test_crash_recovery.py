@@ -19,6 +19,7 @@ from freshness.runtime import open_runtime
 from freshness.sources.publish import publish, recover_unfinished
 from freshness.sources.schemas import PublishRequest, SourceCreate
 from freshness.sources.service import register_source
+from tests.points import points_held
 
 OPERATOR = Principal("test", "test", Role.ADMIN, None)
 
@@ -35,7 +36,7 @@ def test_killed_publish_is_failed_at_next_start_and_previous_keeps_serving(setti
                                                         source_class="policy"), runtime.policy.current, clock.now())
     body = msgspec.convert({"documents": [{"id": "refunds.md", "text": "Refunds within 30 days."}]}, PublishRequest)
     first = publish(runtime, OPERATOR, "refund-policy", body)
-    first_points = runtime.store.count(first.snapshot.id)
+    first_points = points_held(runtime, first.snapshot.id)
     runtime.close()
     assert first_points == 1
 
@@ -95,8 +96,8 @@ def test_killed_publish_is_failed_at_next_start_and_previous_keeps_serving(setti
             assert session.scalar(select(Chunk.text).where(Chunk.snapshot_id == active.id)) == (
                 "Refunds within 30 days."
             )
-        assert runtime.store.count(ingesting) == 0
-        assert runtime.store.count(first.snapshot.id) == first_points
+        assert points_held(runtime, ingesting) == 0
+        assert points_held(runtime, first.snapshot.id) == first_points
     finally:
         runtime.close()
 
@@ -133,7 +134,7 @@ def test_failed_publish_removes_its_points_and_keeps_the_previous(settings, cloc
         failed = [sid for sid, state in states.items() if state == "failed"]
         assert len(failed) == 1
         assert states[first.snapshot.id] == "active"
-        assert runtime.store.count(failed[0]) == 0
-        assert runtime.store.count(first.snapshot.id) == 1
+        assert points_held(runtime, failed[0]) == 0
+        assert points_held(runtime, first.snapshot.id) == 1
     finally:
         runtime.close()

@@ -18,6 +18,7 @@ from freshness.db import make_engine, make_session_factory, session_scope
 from freshness.ids import new_snapshot_id
 from freshness.models import Chunk, Snapshot
 from tests.conftest import Api, publish, register
+from tests.points import points_held
 
 HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -105,7 +106,7 @@ def test_a_text_publish_is_cut_into_chunks_indexed_and_active(refunds, clock):
     assert stats["chunks_embedded"] == snap["chunk_count"]
     assert stats["chunks_reused"] == 0
     assert isinstance(stats["duration_ms"], int) and stats["duration_ms"] >= 0
-    assert store_of(refunds).count(snap["id"]) == snap["chunk_count"]
+    assert points_held(refunds.client.app.state.runtime, snap["id"]) == snap["chunk_count"]
 
 
 def test_a_publisher_brings_its_own_chunks_and_they_are_kept_as_given(refunds):
@@ -263,7 +264,7 @@ def test_a_partly_changed_publish_reuses_the_unchanged_chunks(refunds, clock):
     assert stats["chunks_reused"] > 0
     assert stats["chunks_embedded"] == changed_chunks
     assert stats["chunks_reused"] + stats["chunks_embedded"] == stats["chunks"] == out["snapshot"]["chunk_count"]
-    assert store_of(refunds).count(out["snapshot"]["id"]) == out["snapshot"]["chunk_count"]
+    assert points_held(refunds.client.app.state.runtime, out["snapshot"]["id"]) == out["snapshot"]["chunk_count"]
 
 
 def test_a_changed_publish_supersedes_the_previous_snapshot(refunds, clock):

@@ -10,10 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import qdrant_edge as qe
 
 from freshness.errors import StoreLocked, Unavailable
-from freshness.vectorstore.base import SNAPSHOTS, ChunkPoint, SearchFilter, SparseVec, VectorStore
+from freshness.vectorstore.base import ChunkPoint, SearchFilter, SparseVec, VectorStore
 from freshness.vectorstore.edge import EdgeStore
 from freshness.vectorstore.embedders import bm25_document, bm25_query
 from freshness.vectorstore.server import ServerStore
@@ -42,12 +41,17 @@ CORPUS = {
     "shipping": ("snap-faq-1", "shipping-faq", "faq", ["shipping"],
                  "Orders ship within two business days; shipping costs are not refunded.", [0, 0, 0, 1]),
 }
-LIVE = ["snap-refund-2", "snap-prices-1", "snap-faq-1"]
+SEQ = 1  # the serving sequence number at which snap-refund-2 replaced snap-refund-1
+
+
+def where(**conditions) -> SearchFilter:
+    """A search as a retrieval that read the active set at SEQ makes it."""
+    return SearchFilter(served_at=SEQ, **conditions)
 
 
 def point(name: str, with_dense: bool = True) -> ChunkPoint:
     snapshot, source, klass, tags, text, direction = CORPUS[name]
-    payload = {"snapshot_id": snapshot, "snapshots": [snapshot], "source_id": source, "source_class": klass,
+    payload = {"snapshot_id": snapshot, "source_id": source, "source_class": klass,
                "tags": tags, "document_id": f"{source}.md", "name": name}
     return ChunkPoint(chunk_id(name), bm25_document(text), [float(x) for x in direction] if with_dense else None,
                       payload)
@@ -69,8 +73,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStor
 
 @pytest.fixture
 def filled(store: VectorStore) -> VectorStore:
-    """The corpus with BM25 vectors only, as when no embedder is configured."""
+    """The corpus with BM25 vectors only, as when no embedder is configured; the superseded refund text is
+    served by no active snapshot from SEQ on."""
     store.upsert([point(name, with_dense=False) for name in CORPUS])
+    store.mark_dead([chunk_id("refund-v1")], SEQ)
     return store
 
 
@@ -78,6 +84,7 @@ def filled(store: VectorStore) -> VectorStore:
 def filled_dense(store: VectorStore) -> VectorStore:
     store.ensure_dense(DIM)
     store.upsert([point(name) for name in CORPUS])
+    store.mark_dead([chunk_id("refund-v1")], SEQ)
     return store
 
 
@@ -85,7 +92,7 @@ def filled_dense(store: VectorStore) -> VectorStore:
 
 
 def test_a_bm25_search_ranks_the_chunk_that_answers_the_question_first(filled: VectorStore) -> None:
-    hits = filled.search(bm25_query("how much does the espresso machine cost"), None, SearchFilter(LIVE), 10)
+    hits = filled.search(bm25_query("how much does the espresso machine cost"), None, where(), 10)
 
     assert names(hits)[0] == "espresso"
     assert hits[0].id == chunk_id("espresso")
@@ -93,37 +100,49 @@ def test_a_bm25_search_ranks_the_chunk_that_answers_the_question_first(filled: V
     assert hits == sorted(hits, key=lambda h: h.score, reverse=True)
 
 
-def test_a_search_only_sees_the_snapshots_it_is_given(filled: VectorStore) -> None:
-    # The superseded 14-day refund text must never come back while snapshot 2 is active.
-    hits = filled.search(bm25_query("refunds accepted days purchase"), None, SearchFilter(LIVE), 10)
-    assert "refund-v2" in names(hits)
-    assert "refund-v1" not in names(hits)
+def test_a_search_leaves_out_points_dead_at_the_number_it_was_read_at(filled: VectorStore) -> None:
+    # The superseded 14-day refund text must never come back once snapshot 2 serves.
+    query = bm25_query("refunds accepted days purchase")
+    refunds = ["refund-policy"]
+    assert names(filled.search(query, None, where(source_ids=refunds), 10)) == ["refund-v2"]
+    # A retrieval that read the active set before the change still finds it (its snapshot was active then),
+    # and one long after does not.
+    earlier = SearchFilter(served_at=SEQ - 1, source_ids=refunds)
+    assert set(names(filled.search(query, None, earlier, 10))) == {"refund-v1", "refund-v2"}
+    later = SearchFilter(served_at=SEQ + 5, source_ids=refunds)
+    assert names(filled.search(query, None, later, 10)) == ["refund-v2"]
 
-    rolled_back = filled.search(bm25_query("refunds accepted days purchase"), None,
-                                SearchFilter(["snap-refund-1"]), 10)
-    assert names(rolled_back) == ["refund-v1"]
+
+def test_a_point_marked_served_again_is_found_again(filled: VectorStore) -> None:
+    filled.mark_served([chunk_id("refund-v1")])
+    filled.mark_served([])  # nothing to do, no error
+    hits = filled.search(bm25_query("refunds accepted days purchase"), None, where(source_ids=["refund-policy"]), 10)
+    assert set(names(hits)) == {"refund-v1", "refund-v2"}
+    assert filled.count(dead=True) == 0
 
 
-def test_no_snapshot_ids_means_nothing_is_searchable(filled: VectorStore) -> None:
-    assert filled.search(bm25_query("refunds"), None, SearchFilter([]), 10) == []
+def test_the_points_of_a_publish_in_progress_are_left_out(filled: VectorStore) -> None:
+    hits = filled.search(bm25_query("refunds warranty espresso"), None,
+                         where(hidden_writers=["snap-refund-2", "snap-faq-1"]), 10)
+    assert set(names(hits)) == {"espresso"}
 
 
 def test_the_limit_caps_the_answer(filled: VectorStore) -> None:
-    hits = filled.search(bm25_query("costs euros VAT refunds shipping"), None, SearchFilter(LIVE), 2)
+    hits = filled.search(bm25_query("costs euros VAT refunds shipping"), None, where(), 2)
     assert len(hits) == 2
 
 
 @pytest.mark.parametrize(
     ("where", "expected"),
     [
-        (SearchFilter(LIVE, source_ids=["price-list"]), {"espresso", "grinder"}),
-        (SearchFilter(LIVE, source_ids=["price-list", "shipping-faq"]), {"espresso", "grinder", "shipping"}),
-        (SearchFilter(LIVE, source_classes=["faq"]), {"shipping"}),
-        (SearchFilter(LIVE, tags=["refunds"]), {"refund-v2"}),
-        (SearchFilter(LIVE, tags=["warranty", "shipping"]), {"warranty-v2", "shipping"}),
-        (SearchFilter(LIVE, source_classes=["policy"], tags=["eu"]), {"refund-v2"}),
-        (SearchFilter(LIVE, source_ids=["price-list"], source_classes=["faq"]), set()),
-        (SearchFilter(["snap-prices-1"], source_ids=["refund-policy"]), set()),
+        (where(source_ids=["price-list"]), {"espresso", "grinder"}),
+        (where(source_ids=["price-list", "shipping-faq"]), {"espresso", "grinder", "shipping"}),
+        (where(source_classes=["faq"]), {"shipping"}),
+        (where(tags=["refunds"]), {"refund-v2"}),
+        (where(tags=["warranty", "shipping"]), {"warranty-v2", "shipping"}),
+        (where(source_classes=["policy"], tags=["eu"]), {"refund-v2"}),
+        (where(source_ids=["price-list"], source_classes=["faq"]), set()),
+        (where(hidden_writers=["snap-prices-1"], source_ids=["price-list"]), set()),
     ],
 )
 def test_filters_narrow_the_live_snapshots_further(filled: VectorStore, where: SearchFilter, expected: set) -> None:
@@ -136,60 +155,41 @@ def test_filters_narrow_the_live_snapshots_further(filled: VectorStore, where: S
 # -- counting and deleting -----------------------------------------------------------------------
 
 
-def test_count_per_snapshot(filled: VectorStore) -> None:
+def test_counts(filled: VectorStore) -> None:
     assert filled.count() == len(CORPUS)
-    assert filled.count("snap-refund-2") == 2
-    assert filled.count("snap-refund-1") == 1
-    assert filled.count("no-such-snapshot") == 0
+    assert filled.count(source_id="refund-policy") == 3
+    assert filled.count(source_id="no-such-source") == 0
+    assert filled.count(dead=True) == 1
+    assert filled.count(source_id="refund-policy", dead=False) == 2
 
 
 def test_deleting_a_snapshot_removes_its_points_and_nothing_else(filled: VectorStore) -> None:
     filled.delete_written_by("snap-refund-2")
 
-    assert filled.count("snap-refund-2") == 0
-    assert filled.count("snap-refund-1") == 1
-    assert filled.count("snap-prices-1") == 2
+    assert filled.count(source_id="refund-policy") == 1
+    assert filled.count(source_id="price-list") == 2
     assert filled.count() == len(CORPUS) - 2
-    hits = filled.search(bm25_query("warranty defects"), None, SearchFilter(LIVE + ["snap-refund-1"]), 10)
+    hits = filled.search(bm25_query("warranty defects"), None, where(), 10)
     assert "warranty-v2" not in names(hits)
 
 
-def test_a_shared_point_serves_every_snapshot_in_its_list(filled: VectorStore) -> None:
-    # snap-refund-3 keeps the warranty chunk of snap-refund-2: the point is not written again.
-    warranty = chunk_id("warranty-v2")
-    filled.set_snapshot_lists([warranty], ["snap-refund-2", "snap-refund-3"])
-
-    assert filled.snapshot_lists([warranty, chunk_id("never-stored")]) == {warranty: ["snap-refund-2", "snap-refund-3"]}
-    assert names(filled.search(bm25_query("warranty defects"), None, SearchFilter(["snap-refund-3"]), 5)) == [
-        "warranty-v2"]
-    assert names(filled.search(bm25_query("warranty defects"), None, SearchFilter(["snap-refund-2"]), 5)) == [
-        "warranty-v2"]
-    assert filled.count("snap-refund-3") == 1 and filled.count("snap-refund-2") == 2
-    # Deleting what snap-refund-3's publish wrote leaves the point it shares: snap-refund-2 wrote it.
-    filled.delete_written_by("snap-refund-3")
-    assert filled.count("snap-refund-2") == 2
-    # Dropped from the list, the point no longer answers for that snapshot.
-    filled.set_snapshot_lists([warranty], ["snap-refund-3"])
-    assert filled.search(bm25_query("warranty defects"), None, SearchFilter(["snap-refund-2"]), 5) == []
+def test_present_names_the_points_the_store_holds(filled: VectorStore) -> None:
+    assert filled.present([chunk_id("espresso"), chunk_id("never-stored")]) == {chunk_id("espresso")}
+    assert filled.present([]) == set()
 
 
-def test_a_store_written_before_points_were_shared_gets_their_lists(tmp_path: Path) -> None:
-    """Points written with only the snapshot that wrote them are given that snapshot as their list when the
-    store is opened, so retrieval's filter on the lists finds them."""
+def test_the_dead_mark_is_indexed_once(tmp_path: Path) -> None:
+    """A store is opened without the mark's index: the runtime marks the points first (sources.serving), then
+    indexes; a store that has the index says so when it is opened again."""
     path = tmp_path / "edge"
     store = EdgeStore(path)
-    old = point("espresso", with_dense=False)
-    del old.payload["snapshots"]
-    store.upsert([old])
+    assert store.dead_index_missing()
+    store.index_dead()
+    assert not store.dead_index_missing()
     store.close()
-    shard = qe.EdgeShard.load(str(path))
-    shard.update(qe.UpdateOperation.delete_field_index(SNAPSHOTS))  # as the index set was before
-    shard.close()
-
     reopened = EdgeStore(path)
     try:
-        assert reopened.snapshot_lists([old.id]) == {old.id: ["snap-prices-1"]}
-        assert names(reopened.search(bm25_query("espresso machine"), None, SearchFilter(LIVE), 5)) == ["espresso"]
+        assert not reopened.dead_index_missing()
     finally:
         reopened.close()
 
@@ -199,8 +199,8 @@ def test_deleting_ids_removes_exactly_those_points(filled: VectorStore) -> None:
     filled.delete_ids([])  # nothing to do, no error
 
     assert filled.count() == len(CORPUS) - 2
-    assert filled.count("snap-prices-1") == 1
-    hits = filled.search(bm25_query("costs euros"), None, SearchFilter(LIVE), 10)
+    assert filled.count(source_id="price-list") == 1
+    hits = filled.search(bm25_query("costs euros"), None, where(), 10)
     assert names(hits) == ["grinder"]
 
 
@@ -210,7 +210,7 @@ def test_upserting_the_same_id_again_replaces_the_point(filled: VectorStore) -> 
     filled.upsert([replaced])
 
     assert filled.count() == len(CORPUS)
-    hits = filled.search(bm25_query("espresso"), None, SearchFilter(LIVE, tags=["sale"]), 10)
+    hits = filled.search(bm25_query("espresso"), None, where(tags=["sale"]), 10)
     assert names(hits) == ["espresso"]
 
 
@@ -222,10 +222,10 @@ def test_retagging_a_source_is_seen_by_tag_filters(filled: VectorStore) -> None:
     filled.set_payload_for_source("price-list", {"tags": ["recalled"]})
 
     query = bm25_query("costs euros espresso grinder")
-    assert set(names(filled.search(query, None, SearchFilter(LIVE, tags=["recalled"]), 10))) == {"espresso", "grinder"}
-    assert filled.search(query, None, SearchFilter(LIVE, tags=["prices"]), 10) == []
+    assert set(names(filled.search(query, None, where(tags=["recalled"]), 10))) == {"espresso", "grinder"}
+    assert filled.search(query, None, where(tags=["prices"]), 10) == []
     # Other sources keep their tags.
-    assert names(filled.search(bm25_query("refunds"), None, SearchFilter(LIVE, tags=["eu"]), 10)) == ["refund-v2"]
+    assert names(filled.search(bm25_query("refunds"), None, where(tags=["eu"]), 10)) == ["refund-v2"]
 
 
 # -- vectors for reuse ---------------------------------------------------------------------------
@@ -253,12 +253,12 @@ def test_reused_vectors_make_an_equivalent_point(store: VectorStore) -> None:
     sparse, dense = store.vectors([chunk_id("refund-v2")])[chunk_id("refund-v2")]
     copy_id = chunk_id("refund-v3")
     store.upsert([ChunkPoint(copy_id, SparseVec(sparse.indices, sparse.values), dense,
-                             {"snapshot_id": "snap-refund-3", "snapshots": ["snap-refund-3"],
-                              "source_id": "refund-policy", "name": "refund-v3"})])
+                             {"snapshot_id": "snap-refund-3", "source_id": "refund-policy", "name": "refund-v3"})])
 
-    hits = store.search(bm25_query("refunds receipt"), None, SearchFilter(["snap-refund-3"]), 5)
+    only_copy = where(hidden_writers=["snap-refund-2"])
+    hits = store.search(bm25_query("refunds receipt"), None, only_copy, 5)
     assert names(hits) == ["refund-v3"]
-    dense_hits = store.search(None, [1.0, 0.0, 0.0, 0.0], SearchFilter(["snap-refund-3"]), 5)
+    dense_hits = store.search(None, [1.0, 0.0, 0.0, 0.0], only_copy, 5)
     assert dense_hits[0].score == pytest.approx(1.0, abs=1e-5)
 
 
@@ -266,22 +266,24 @@ def test_reused_vectors_make_an_equivalent_point(store: VectorStore) -> None:
 
 
 def test_dense_search_ranks_the_nearest_direction_first(filled_dense: VectorStore) -> None:
-    hits = filled_dense.search(None, [0.0, 0.1, 0.9, 0.0], SearchFilter(LIVE), 10)
+    hits = filled_dense.search(None, [0.0, 0.1, 0.9, 0.0], where(), 10)
 
     assert names(hits)[:2] == ["espresso", "grinder"]
     assert hits[0].score > hits[1].score
 
 
-def test_dense_search_respects_the_snapshot_filter(filled_dense: VectorStore) -> None:
-    hits = filled_dense.search(None, [1.0, 0.0, 0.0, 0.0], SearchFilter(["snap-refund-1"]), 10)
-    assert names(hits)[0] == "refund-v1"
-    assert "refund-v2" not in names(hits)
+def test_dense_search_respects_the_dead_mark(filled_dense: VectorStore) -> None:
+    hits = filled_dense.search(None, [1.0, 0.0, 0.0, 0.0], where(), 10)
+    assert names(hits)[0] == "refund-v2"
+    assert "refund-v1" not in names(hits)
+    before = filled_dense.search(None, [1.0, 0.0, 0.0, 0.0], SearchFilter(served_at=SEQ - 1), 10)
+    assert "refund-v1" in names(before)
 
 
 def test_hybrid_search_fuses_keyword_and_meaning(filled_dense: VectorStore) -> None:
     # "refunds" matches the refund and shipping texts by keyword; the dense query points at the
     # refund text too, so fusion must put it first, and a dense-only neighbour still shows up.
-    hits = filled_dense.search(bm25_query("refunds"), [0.9, 0.0, 0.0, 0.1], SearchFilter(LIVE), 10)
+    hits = filled_dense.search(bm25_query("refunds"), [0.9, 0.0, 0.0, 0.1], where(), 10)
 
     assert names(hits)[0] == "refund-v2"
     assert "shipping" in names(hits)
@@ -292,7 +294,7 @@ def test_hybrid_search_fuses_keyword_and_meaning(filled_dense: VectorStore) -> N
 
 
 def test_hybrid_search_applies_the_filter_to_both_branches(filled_dense: VectorStore) -> None:
-    only_faq = SearchFilter(LIVE, source_classes=["faq"])
+    only_faq = where(source_classes=["faq"])
     hits = filled_dense.search(bm25_query("refunds"), [1.0, 0.0, 0.0, 0.0], only_faq, 10)
     assert names(hits) == ["shipping"]
 
@@ -369,11 +371,11 @@ def test_the_embedded_store_keeps_its_points_across_a_restart(tmp_path: Path) ->
     reopened = EdgeStore(tmp_path / "store")
     try:
         assert reopened.count() == len(CORPUS)
-        assert reopened.count("snap-prices-1") == 2
-        hits = reopened.search(bm25_query("espresso machine"), None, SearchFilter(LIVE), 5)
+        assert reopened.count(source_id="price-list") == 2
+        hits = reopened.search(bm25_query("espresso machine"), None, where(), 5)
         assert names(hits)[0] == "espresso"
         # The dense vectors and the filters' payload survive as well.
-        dense_hits = reopened.search(None, [0.0, 0.0, 0.0, 1.0], SearchFilter(LIVE, tags=["shipping"]), 5)
+        dense_hits = reopened.search(None, [0.0, 0.0, 0.0, 1.0], where(tags=["shipping"]), 5)
         assert names(dense_hits) == ["shipping"]
         reopened.ensure_dense(DIM)  # the service asks again at start; same size is fine
     finally:
@@ -381,7 +383,7 @@ def test_the_embedded_store_keeps_its_points_across_a_restart(tmp_path: Path) ->
 
 
 def test_dense_search_scores_are_cosine_similarities(filled_dense: VectorStore) -> None:
-    hits = filled_dense.search(None, [0.0, 0.0, 1.0, 0.0], SearchFilter(["snap-prices-1"]), 10)
+    hits = filled_dense.search(None, [0.0, 0.0, 1.0, 0.0], where(source_ids=["price-list"]), 10)
     scores = {name: hit.score for name, hit in zip(names(hits), hits, strict=True)}
     assert scores["espresso"] == pytest.approx(1.0, abs=1e-5)
     assert scores["grinder"] == pytest.approx(0.8, abs=1e-5)
