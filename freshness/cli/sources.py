@@ -150,7 +150,8 @@ def sources_retire(source_id: str, api_url: str | None, key: str | None, as_json
         moment = now()
         with session_scope(sessions_for(settings)) as session:
             policy = policy_in_force(settings, session)
-            view = source_out(retire_source(session, OPERATOR, source_id, moment), None, policy, moment)
+            # The store may be held by `serve`: the retired source's points are marked by reconciliation.
+            view = source_out(retire_source(session, OPERATOR, source_id, moment)[0], None, policy, moment)
     if as_json:
         emit_json(view)
         return

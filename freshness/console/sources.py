@@ -10,7 +10,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from sqlalchemy.orm import Session
 
-from freshness.api import Caller, CurrentPolicy, ReadSession, Service, ServiceClock, WriteSession
+from freshness.api import Caller, CurrentPolicy, ReadSession, Service, ServiceClock, Store, WriteSession
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
 from freshness.console.diff import DiffLine, compare, document_lines, text_diff
@@ -18,7 +18,7 @@ from freshness.console.evidence import TRUST_WINDOW, may_read_audit, snapshot_tr
 from freshness.console.pages import page
 from freshness.errors import Forbidden, InvalidInput
 from freshness.models import Snapshot
-from freshness.sources import service, snapshots
+from freshness.sources import service, serving, snapshots
 from freshness.sources.views import source_out
 
 TIMELINE_PAGE = 20
@@ -105,7 +105,8 @@ class SourcePages(Controller):
 
     @post("/{source_id:str}/retire", sync_to_thread=True, status_code=303)
     def retire(self, source_id: FromPath[str], principal: Caller, writes: WriteSession,
-               clock: ServiceClock) -> Redirect:
+               clock: ServiceClock, store: Store) -> Redirect:
         now = clock.now()
-        writes(lambda session: service.retire_source(session, principal, source_id, now))
+        _, done = writes(lambda session: service.retire_source(session, principal, source_id, now))
+        serving.finish(writes.sessions, store, done)
         return Redirect(f"/console/sources/{source_id}?done=retired", status_code=303)

@@ -139,13 +139,16 @@ class SourceController(Controller):
     @delete("/{source_id:str}", status_code=200, summary="Retire a source: it stops serving at once",
             guards=WRITERS, sync_to_thread=True, responses=problems(400, 401, 403, 404, 422, 503))
     def retire_source(self, source_id: FromPath[str], principal: Caller, writes: WriteSession, policy: CurrentPolicy,
-                      clock: ServiceClock) -> SourceOut:
+                      clock: ServiceClock, store: Store) -> SourceOut:
         now = clock.now()
 
-        def retire(session: Session) -> SourceOut:
-            return source_out(service.retire_source(session, principal, source_id, now), None, policy, now)
+        def retire(session: Session) -> tuple[SourceOut, serving.StepDown | None]:
+            source, done = service.retire_source(session, principal, source_id, now)
+            return source_out(source, None, policy, now), done
 
-        return writes(retire)
+        retired, done = writes(retire)
+        serving.finish(writes.sessions, store, done)
+        return retired
 
     @post("/{source_id:str}/snapshots", status_code=201, summary="Publish a snapshot: 201 new content, 200 unchanged",
           response_description="New content: the new snapshot is active", guards=WRITERS, dto=JSONBody[PublishRequest],

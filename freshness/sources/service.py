@@ -16,7 +16,7 @@ from freshness.models import Snapshot, Source
 from freshness.policy.durations import DurationError, parse_duration
 from freshness.policy.model import Policy
 from freshness.refresh.reach import CLOSED, SourceReach
-from freshness.sources import lifecycle
+from freshness.sources import lifecycle, serving
 from freshness.sources.schemas import SourceCreate, SourceUpdate
 from freshness.vectorstore import VectorStore
 
@@ -169,14 +169,18 @@ def update_source(
     return source
 
 
-def retire_source(session: Session, principal: Principal, source_id: str, now: datetime) -> Source:
-    """Stops serving at once: the active snapshot is superseded in this transaction."""
+def retire_source(session: Session, principal: Principal, source_id: str,
+                  now: datetime) -> tuple[Source, serving.StepDown | None]:
+    """Stops serving at once: the active snapshot is superseded in this transaction. Once the caller has
+    committed, it runs `serving.finish` with what this returns (None: it was retired already), so that
+    searches stop finding the source's points; without it, reconciliation marks them."""
     source = get_source(session, source_id, for_update=True)
     require_owner(principal, source.owner)
     if source.retired_at is not None:
-        return source
+        return source, None
+    previous = source.active_snapshot_id
     lifecycle.supersede(session, source, now)
     source.retired_at = now
     source.next_refresh_at = None
     session.flush()
-    return source
+    return source, serving.stop(session, source.id, previous)

@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from freshness.db import transaction
 from freshness.models import Chunk, ServiceState, Snapshot, SnapshotState, Source
 from freshness.runtime import settle_state_value
-from freshness.sources.service import get_source
 from freshness.vectorstore import VectorStore
 from freshness.vectorstore.base import DEAD_FROM
 
@@ -48,12 +47,12 @@ _POINTS_OF = select(_CHUNKS.c.point_id).where(_CHUNKS.c.snapshot_id == bindparam
 
 @dataclass(frozen=True)
 class StepDown:
-    """What an activation leaves to do once it has committed: mark dead the points of the snapshot it
-    superseded that it does not serve (`step_down`)."""
+    """What a change of the snapshot a source serves leaves to do once it has committed: mark dead the points
+    of the snapshot it superseded that it does not serve (`step_down`). `activated` is None for a retire."""
 
     source_id: str
     previous: str | None
-    activated: str
+    activated: str | None
     seq: int
 
 
@@ -87,31 +86,42 @@ def take_over(session: Session, store: VectorStore, source_id: str, previous: st
         revived = _only_in(session, snapshot_id, [previous], copied_only=published)
         if revived:
             store.mark_served(revived)
+    return StepDown(source_id, previous, snapshot_id, _next_seq(session))
+
+
+def stop(session: Session, source_id: str, previous: str | None) -> StepDown:
+    """Call in the transaction that retires the source, which served `previous`: the retire takes its number."""
+    return StepDown(source_id, previous, None, _next_seq(session))
+
+
+def _next_seq(session: Session) -> int:
     settle_state_value(session, SERVING_SEQ_KEY, "0")
     seq = session.connection().scalar(
         update(_STATE).where(_STATE.c.key == SERVING_SEQ_KEY)
         .values(value=sql_cast(sql_cast(_STATE.c.value, Integer) + 1, String))
         .returning(_STATE.c.value)
     )
-    return StepDown(source_id, previous, snapshot_id, int(seq))
+    return int(seq)
 
 
 def step_down(session: Session, store: VectorStore, done: StepDown) -> int:
-    """Run in a transaction of its own after the activation committed: the points of the snapshot it
-    superseded that neither it nor the source's active snapshot now serves are marked dead from its
+    """Run in a transaction of its own after the change committed: the points of the snapshot it superseded
+    that neither the snapshot it activated nor the source's active one now serves are marked dead from its
     number. Returns how many."""
     if done.previous is None or done.previous == done.activated:
         return 0
-    source = get_source(session, done.source_id, for_update=True)
+    source = session.get_one(Source, done.source_id, with_for_update=True)
     gone = _only_in(session, done.previous, [done.activated, source.active_snapshot_id])
     if gone:
         store.mark_dead(gone, done.seq)
     return len(gone)
 
 
-def finish(sessions: sessionmaker[Session], store: VectorStore, done: StepDown) -> None:
-    """`step_down` once the activation has committed. The activation stands whatever happens here: a failure
-    only leaves points that searches find and retrieval drops, until reconciliation marks them."""
+def finish(sessions: sessionmaker[Session], store: VectorStore, done: StepDown | None) -> None:
+    """`step_down` once the change has committed. The change stands whatever happens here: a failure only
+    leaves points that searches find and retrieval drops, until reconciliation marks them."""
+    if done is None:
+        return
     try:
         transaction(sessions, lambda session: step_down(session, store, done))
     except Exception as exc:

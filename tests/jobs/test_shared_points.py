@@ -329,3 +329,17 @@ def test_a_store_without_marks_is_marked_when_opened(admin, runtime, keys):
     assert serving.mark_store(runtime.sessions, runtime.store) == 2
     marked = {p for p, payload in runtime.store.scroll_ids(None, 100)[0] if DEAD_FROM in payload}
     assert marked == old_doc3 and not runtime.store.dead_index_missing()
+
+
+def test_a_retired_source_s_points_are_marked_dead(admin, runtime, keys):
+    register(admin, "manual", "faq")
+    publish(admin, "manual", _docs(), version="v1")
+    publish(admin, "manual", _docs({3: "now by air"}), version="v2")
+    with session_scope(runtime.sessions) as session:
+        before = serving.serving_seq(session)
+    assert admin.delete("/v1/sources/manual").status_code == 200
+
+    marks = {payload.get(DEAD_FROM) for _, payload in runtime.store.scroll_ids(None, 100)[0]}
+    # v1's doc-3 since v2; everything else since the retire, which took the next number.
+    assert runtime.store.count(source_id="manual", dead=False) == 0 and before + 1 in marks
+    assert _served(admin, keys.reader, "espresso grinder burrs") == []
