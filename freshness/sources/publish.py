@@ -204,7 +204,7 @@ class _NotSentBefore(Exception):
 def _sent_before(runtime: Runtime, source_id: str, sent: str, valid_until: datetime | None) -> bool:
     """Whether the source's active snapshot was last published or confirmed with exactly these documents."""
     with read_scope(runtime.sessions) as session:
-        row = session.execute(_ACTIVE_FINGERPRINT, {"source_id": source_id}).first()
+        row = session.connection().execute(_ACTIVE_FINGERPRINT, {"source_id": source_id}).first()
     return row is not None and (row.stats or {}).get(FINGERPRINT) == sent and row.valid_until == valid_until
 
 

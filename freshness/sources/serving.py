@@ -42,7 +42,11 @@ SERVING_SEQ_KEY = "serving_seq"
 _STATE = cast(Table, ServiceState.__table__)
 _CHUNKS = cast(Table, Chunk.__table__)
 _SEQ = select(_STATE.c.value).where(_STATE.c.key == SERVING_SEQ_KEY)
+_SOURCES = cast(Table, Source.__table__)
 _POINTS_OF = select(_CHUNKS.c.point_id).where(_CHUNKS.c.snapshot_id == bindparam("snapshot_id"))
+# The source's row locked (the order every writer takes: the source first) and its active snapshot read.
+_LOCK_SOURCE = (select(_SOURCES.c.active_snapshot_id).where(_SOURCES.c.id == bindparam("source_id"))
+                .with_for_update())
 
 
 @dataclass(frozen=True)
@@ -65,14 +69,23 @@ def serving_seq(session: Session) -> int:
 def _only_in(session: Session, snapshot_id: str, others: list[str | None], copied_only: bool = False) -> list[str]:
     """The points the snapshot's chunk rows name and none of the others' do (one statement: the database
     returns the few that differ, not every row of both). `copied_only`: leave out the points it wrote."""
-    query = _POINTS_OF.where(_CHUNKS.c.point_id != _CHUNKS.c.chunk_id) if copied_only else _POINTS_OF
-    parameters = {"snapshot_id": snapshot_id}
-    excepted = []
-    for i, other in enumerate(o for o in others if o is not None):
-        excepted.append(select(_CHUNKS.c.point_id).where(_CHUNKS.c.snapshot_id == bindparam(f"other{i}")))
-        parameters[f"other{i}"] = other
-    statement = except_(query, *excepted) if excepted else query
-    return sorted(session.connection().scalars(statement, parameters))
+    named = [other for other in others if other is not None]
+    parameters = {"snapshot_id": snapshot_id, **{f"other{i}": other for i, other in enumerate(named)}}
+    return sorted(session.connection().scalars(_except_statement(copied_only, len(named)), parameters))
+
+
+_EXCEPT: dict[tuple[bool, int], Any] = {}
+
+
+def _except_statement(copied_only: bool, others: int) -> Any:
+    """Built once per shape: building a compound select costs more than running it."""
+    statement = _EXCEPT.get((copied_only, others))
+    if statement is None:
+        query = _POINTS_OF.where(_CHUNKS.c.point_id != _CHUNKS.c.chunk_id) if copied_only else _POINTS_OF
+        excepted = [select(_CHUNKS.c.point_id).where(_CHUNKS.c.snapshot_id == bindparam(f"other{i}"))
+                    for i in range(others)]
+        statement = _EXCEPT.setdefault((copied_only, others), except_(query, *excepted) if excepted else query)
+    return statement
 
 
 def take_over(session: Session, store: VectorStore, source_id: str, previous: str | None,
@@ -110,8 +123,8 @@ def step_down(session: Session, store: VectorStore, done: StepDown) -> int:
     number. Returns how many."""
     if done.previous is None or done.previous == done.activated:
         return 0
-    source = session.get_one(Source, done.source_id, with_for_update=True)
-    gone = _only_in(session, done.previous, [done.activated, source.active_snapshot_id])
+    active = session.connection().scalar(_LOCK_SOURCE, {"source_id": done.source_id})
+    gone = _only_in(session, done.previous, [done.activated, active])
     if gone:
         store.mark_dead(gone, done.seq)
     return len(gone)
