@@ -35,7 +35,7 @@ from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
 from freshness.db import Base, read_scope, transaction
 from freshness.errors import Conflict, InvalidInput
-from freshness.ids import new_chunk_id, new_snapshot_id
+from freshness.ids import new_chunk_ids, new_snapshot_id
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
 from freshness.sources import lifecycle, serving
@@ -253,16 +253,17 @@ def _reserve(
     plan = Reservation()
     documents = []
     kept = {doc.id for doc in prepared.kept}
-    if kept:
-        # The base is the active snapshot, read under the source's lock (begin checked prepared.base_id).
-        for row in session.connection().execute(_BASE_CHUNKS, {"base": prepared.base_id}):
-            if row.document_id in kept:
-                # Under a new chunk id, without the text: it stays where it is stored, in the row that first
-                # held the point (models.sources.chunk_text).
-                plan.copies.append({"chunk_id": new_chunk_id(), "snapshot_id": snapshot.id, "source_id": source_id,
-                                    "document_id": row.document_id, "position": row.position, "text": None,
-                                    "content_hash": row.content_hash, "point_id": row.point_id})
-                plan.kept_points.append(row.point_id)
+    # The base is the active snapshot, read under the source's lock (begin checked prepared.base_id).
+    copied = [row for row in session.connection().execute(_BASE_CHUNKS, {"base": prepared.base_id})
+              if row.document_id in kept] if kept else []
+    fresh = iter(new_chunk_ids(len(copied) + sum(len(doc.chunks) for doc in prepared.documents)))
+    for row in copied:
+        # Under a new chunk id, without the text: it stays where it is stored, in the row that first held the
+        # point (models.sources.chunk_text).
+        plan.copies.append({"chunk_id": next(fresh), "snapshot_id": snapshot.id, "source_id": source_id,
+                            "document_id": row.document_id, "position": row.position, "text": None,
+                            "content_hash": row.content_hash, "point_id": row.point_id})
+        plan.kept_points.append(row.point_id)
     for position, doc in enumerate(prepared.documents):
         documents.append(
             dict(
@@ -279,7 +280,7 @@ def _reserve(
         )
         for index, (text, digest) in enumerate(zip(doc.chunks, doc.chunk_hashes, strict=True)):
             chunk = PlannedChunk(
-                chunk_id=new_chunk_id(),
+                chunk_id=next(fresh),
                 document_id=doc.id,
                 position=index,
                 text=text,
