@@ -14,8 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import cast
 
-from sqlalchemy import CursorResult, Select, exists, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import CompoundSelect, CursorResult, Table, except_, exists, select, update
 
 from freshness.db import session_scope
 from freshness.jobs.runner import prune_runs
@@ -25,17 +24,19 @@ from freshness.runtime import Runtime
 log = logging.getLogger("freshness.purge")
 DELETE_PAGE = 1_000
 LIVE_STATES = (SnapshotState.INGESTING, SnapshotState.ACTIVE, SnapshotState.SUPERSEDED)
-_OTHER = aliased(Chunk)
-_HOLDER = aliased(Snapshot)
+_CHUNKS = cast(Table, Chunk.__table__)
 
 
-def _points_no_live_snapshot_names(snapshot_id: str) -> Select:
-    still_named = (
-        select(_OTHER.point_id)
-        .join(_HOLDER, _HOLDER.id == _OTHER.snapshot_id)
-        .where(_OTHER.point_id == Chunk.point_id, _HOLDER.state.in_(LIVE_STATES))
+def _points_no_live_snapshot_names(snapshot_id: str) -> CompoundSelect:
+    """The points of the snapshot's chunk rows that no chunk row of a live snapshot of its source names (a
+    point is shared only by the snapshots of one source): read snapshot by snapshot, through the index
+    that starts with the snapshot."""
+    source = select(Snapshot.source_id).where(Snapshot.id == snapshot_id).scalar_subquery()
+    live = select(Snapshot.id).where(Snapshot.source_id == source, Snapshot.state.in_(LIVE_STATES))
+    return except_(
+        select(_CHUNKS.c.point_id).where(_CHUNKS.c.snapshot_id == snapshot_id),
+        select(_CHUNKS.c.point_id).where(_CHUNKS.c.snapshot_id.in_(live)),
     )
-    return select(Chunk.point_id).where(Chunk.snapshot_id == snapshot_id, ~exists(still_named)).distinct()
 
 
 def purge_superseded(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -> dict[str, int]:

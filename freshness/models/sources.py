@@ -120,8 +120,12 @@ class Chunk(Base):
     __tablename__ = "chunks"
     __table_args__ = (
         Index("ix_chunks_snapshot_position", "snapshot_id", "document_id", "position"),
-        Index("ix_chunks_source_hash", "source_id", "content_hash"),
-        Index("ix_chunks_point", "point_id", "snapshot_id"),
+        # Only the rows that hold a text, so a kept document's copies cost no entry in it: each would land
+        # on a page of its own (content hashes are random), and those pages were most of a re-publish.
+        Index("ix_chunks_source_hash", "source_id", "content_hash", sqlite_where=text("text IS NOT NULL"),
+              postgresql_where=text("text IS NOT NULL")),
+        # Snapshot first, so a new snapshot's rows are added at the end of the index.
+        Index("ix_chunks_snapshot_point", "snapshot_id", "point_id"),
     )
 
     chunk_id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -130,11 +134,11 @@ class Chunk(Base):
     document_id: Mapped[str] = mapped_column(String(512))
     position: Mapped[int] = mapped_column(Integer)
     # None in a row copied for a kept document: the text is stored once, in the row of the snapshot that
-    # first held the chunk (the same point_id); `chunk_text` reads it from there.
+    # first held the chunk (the row whose chunk id is the point id); `chunk_text` reads it from there.
     text: Mapped[str | None] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(80))
     # The store point holding this chunk's vectors: shared by the chunk rows of every snapshot of the
-    # source that kept the chunk's document unchanged (a point's payload lists those snapshots).
+    # source that kept the chunk's document unchanged. It is named after the row that first held it.
     point_id: Mapped[str] = mapped_column(String(40))
 
 
@@ -143,10 +147,5 @@ _HOLDER = aliased(Chunk)
 
 def chunk_text(row: Any = Chunk) -> ColumnElement[str]:
     """A chunk row's text, wherever it is stored: its own, or that of the row which holds its point's."""
-    stored = (
-        select(_HOLDER.text)
-        .where(_HOLDER.point_id == row.point_id, _HOLDER.text.is_not(None))
-        .limit(1)
-        .scalar_subquery()
-    )
+    stored = select(_HOLDER.text).where(_HOLDER.chunk_id == row.point_id).scalar_subquery()
     return func.coalesce(row.text, stored)

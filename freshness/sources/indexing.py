@@ -50,6 +50,7 @@ def _reusable(runtime: Runtime, source_id: str, hashes: set[str]) -> dict[str, s
                 .where(
                     Chunk.source_id == source_id,
                     Chunk.content_hash.in_(wanted[start : start + HASHES_PER_QUERY]),
+                    Chunk.text.is_not(None),  # the rows that hold a text: the index has only those
                     Snapshot.state.in_([SnapshotState.ACTIVE, SnapshotState.SUPERSEDED]),
                 )
             )
