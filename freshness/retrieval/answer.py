@@ -1,6 +1,7 @@
-"""One answer made from what the database calls active (SPEC §3): the active snapshots the task may use,
-the store search narrowed to them, the facts of their sources and snapshots, the texts of the chunks
-served. Which chunks are served and rejected, and the status, are decided by retrieval.rules.
+"""One answer made from what the database calls active (SPEC §3): the active snapshots the task may use
+with the facts of their sources (retrieval.active_cache: a copy revalidated in the caller's transaction),
+the store search narrowed to them, the texts of the chunks served. Which chunks are served and rejected,
+and the status, are decided by retrieval.rules.
 
 The caller chooses the transaction and so what the answer may rely on: a read-only one (nothing
 locked; the answer must be checked before it is recorded), or one that holds the candidate sources'
@@ -10,18 +11,20 @@ for the whole request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Row, Table, bindparam, literal_column, select
+from sqlalchemy import Row, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from freshness.audit.record import SnapshotFacts, SourceFacts
-from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
+from freshness.models import Chunk, Document, Source
 from freshness.models.sources import chunk_text
 from freshness.policy.model import Policy, TaskClass
 from freshness.policy.verdict import Verdict
+from freshness.retrieval.active_cache import ActiveSnapshot
 from freshness.retrieval.rules import Decision, decide, scan_limit
 from freshness.retrieval.schemas import Rejected, Result, RetrieveRequest, RetrieveResponse
 from freshness.runtime import Runtime
@@ -84,24 +87,8 @@ class Answer:
 # Statements built once, on the tables rather than the mapped classes and run on the session's connection:
 # a select costs more to build than to run on SQLite, and the ORM's handling of each execution (its
 # compile plugin, its result machinery) cost more than the statements themselves.
-_SOURCES = cast(Table, Source.__table__)
-_SNAPSHOTS = cast(Table, Snapshot.__table__)
 _CHUNK_ROWS = cast(Table, Chunk.__table__)
 _DOCUMENTS = cast(Table, Document.__table__)
-_ACTIVE_JOIN = _SNAPSHOTS.join(_SOURCES, _SOURCES.c.active_snapshot_id == _SNAPSHOTS.c.id)
-# The state written into the statement, not bound: SQLite then plans it against the partial index on it and
-# runs it in about half the time.
-_IS_ACTIVE = _SNAPSHOTS.c.state == literal_column(f"'{SnapshotState.ACTIVE.value}'")
-_LIVE_ACTIVE = (_SOURCES.c.retired_at.is_(None), _IS_ACTIVE)
-_ACTIVE = select(_SNAPSHOTS.c.id).select_from(_ACTIVE_JOIN).where(*_LIVE_ACTIVE)
-_ACTIVE_OF_CLASSES = _ACTIVE.where(_SOURCES.c.source_class.in_(bindparam("classes", expanding=True)))
-_CANDIDATES = (
-    select(_SOURCES.c.id, _SOURCES.c.title, _SOURCES.c.owner, _SOURCES.c.uri, _SOURCES.c.source_class,
-           _SNAPSHOTS.c.id, _SNAPSHOTS.c.version, _SNAPSHOTS.c.captured_at, _SNAPSHOTS.c.verified_at,
-           _SNAPSHOTS.c.valid_until, _SNAPSHOTS.c.content_hash)
-    .select_from(_ACTIVE_JOIN)
-    .where(_SNAPSHOTS.c.id.in_(bindparam("ids", expanding=True)), *_LIVE_ACTIVE)
-)
 _CHUNKS = (
     select(_CHUNK_ROWS.c.point_id, _CHUNK_ROWS.c.chunk_id, _CHUNK_ROWS.c.snapshot_id, _CHUNK_ROWS.c.document_id,
            chunk_text(_CHUNK_ROWS.c).label("text"), _CHUNK_ROWS.c.content_hash, _DOCUMENTS.c.uri)
@@ -110,7 +97,6 @@ _CHUNKS = (
     .where(_CHUNK_ROWS.c.point_id.in_(bindparam("points", expanding=True)),
            _CHUNK_ROWS.c.snapshot_id.in_(bindparam("snapshots", expanding=True)))
 )
-
 
 
 def source_conditions(task: TaskClass, body: RetrieveRequest) -> list:
@@ -127,30 +113,24 @@ def source_conditions(task: TaskClass, body: RetrieveRequest) -> list:
     return conditions
 
 
-def active_snapshot_ids(session: Session, task: TaskClass, body: RetrieveRequest,
-                        among: list[str] | None = None) -> set[str]:
-    """Ids of the active snapshots of live sources the task may use (only ids: the search needs no more).
+def active_snapshots(runtime: Runtime, session: Session, task: TaskClass, body: RetrieveRequest,
+                     among: list[str] | None = None) -> Mapping[str, ActiveSnapshot]:
+    """The active snapshots of live sources the task and the request's filters allow, by id, as the
+    caller's transaction sees them (the process's copy, revalidated in it: retrieval.active_cache).
 
     `among`: only these sources (the ones whose rows the caller has locked)."""
+    active = runtime.active.current(session).of_classes(task.source_classes)
     filters = body.filters
-    plain = filters is None or not (filters.tags or filters.source_ids or filters.source_classes)
-    if plain and among is None:
-        if task.source_classes is None:
-            return set(session.connection().scalars(_ACTIVE))
-        return set(session.connection().scalars(_ACTIVE_OF_CLASSES, {"classes": list(task.source_classes)}))
-    with_tags = filters is not None and bool(filters.tags)
-    query = (
-        select(Snapshot.id, Source.tags) if with_tags else select(Snapshot.id)
-    ).join(Source, Source.active_snapshot_id == Snapshot.id).where(
-        Snapshot.state == SnapshotState.ACTIVE, *source_conditions(task, body)
-    )
-    if among is not None:
-        query = query.where(Source.id.in_(among))
-    if not with_tags:
-        return set(session.scalars(query))
-    assert filters is not None  # with_tags is only true when filters are given
-    wanted = set(filters.tags)
-    return {snapshot_id for snapshot_id, tags in session.execute(query) if wanted & set(tags or [])}
+    if among is None and (filters is None or not (filters.tags or filters.source_ids or filters.source_classes)):
+        return active
+    sources = set(among) if among is not None else None
+    if filters is not None and filters.source_ids:
+        sources = set(filters.source_ids) & sources if sources is not None else set(filters.source_ids)
+    classes = set(filters.source_classes) if filters is not None and filters.source_classes else None
+    tags = set(filters.tags) if filters is not None and filters.tags else None
+    return {i: row for i, row in active.items()
+            if (sources is None or row.source_id in sources) and (classes is None or row.source_class in classes)
+            and (tags is None or not tags.isdisjoint(row.tags))}
 
 
 def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: TaskClass, policy: Policy,
@@ -159,8 +139,8 @@ def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: Task
 
     `among`: only these sources (the ones whose rows the caller has locked)."""
     now = runtime.clock.now()
-    active = active_snapshot_ids(session, task, body, among)
-    ranked = _ranked(session, _search(runtime, body, active, dense_size), active) if active else []
+    active = active_snapshots(runtime, session, task, body, among)
+    ranked = _ranked(_search(runtime, body, active, dense_size), active) if active else []
     decision, rows = _decide_with_texts(session, task, policy, ranked, body.top_k, now)
     served = [
         Served(_result(rank, judged.candidate, judged.verdict, rows[judged.candidate.hit.id]), judged.candidate,
@@ -181,23 +161,20 @@ def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: Task
     return Answer(response, served, withheld)
 
 
-def _ranked(session: Session, hits: list[Hit], active: set[str]) -> list[Candidate]:
+def _ranked(hits: list[Hit], active: Mapping[str, ActiveSnapshot]) -> list[Candidate]:
     """The hits in ranking order, each with its source and snapshot facts; a point that serves no snapshot
     active now is no candidate (the database has the last word, not the store).
 
     A point serves the snapshots its payload lists, at most one of them active (they are all of one source),
     so the facts need no chunk row."""
-    serving: dict[str, str] = {}
+    ranked = []
     for hit in hits:
         for snapshot_id in hit.payload.get(SNAPSHOTS) or ():
-            if snapshot_id in active:
-                serving[hit.id] = snapshot_id
+            row = active.get(snapshot_id)
+            if row is not None:
+                ranked.append(Candidate(hit, row.source, row.snapshot))
                 break
-    if not serving:
-        return []
-    facts = {row[5]: (SourceFacts(*row[:5]), SnapshotFacts(*row[5:]))
-             for row in session.connection().execute(_CANDIDATES, {"ids": sorted(set(serving.values()))})}
-    return [Candidate(hit, *facts[serving[hit.id]]) for hit in hits if serving.get(hit.id) in facts]
+    return ranked
 
 
 def _decide_with_texts(session: Session, task: TaskClass, policy: Policy, ranked: list[Candidate], top_k: int,
@@ -223,7 +200,8 @@ def _decide_with_texts(session: Session, task: TaskClass, policy: Policy, ranked
         lost |= missing
 
 
-def _search(runtime: Runtime, body: RetrieveRequest, active: set[str], dense_size: int | None) -> list[Hit]:
+def _search(runtime: Runtime, body: RetrieveRequest, active: Mapping[str, ActiveSnapshot],
+            dense_size: int | None) -> list[Hit]:
     sparse = bm25_query(body.query)
     dense = body.vector
     if dense is None and runtime.embedder is not None and dense_size is not None:
