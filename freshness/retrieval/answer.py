@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Row, Table, bindparam, select
+from sqlalchemy import Connection, Row, Select, Table, select
 from sqlalchemy.orm import Session
 
 from freshness.audit.record import SnapshotFacts, SourceFacts
@@ -25,6 +25,7 @@ from freshness.models.sources import chunk_text
 from freshness.policy.model import Policy, TaskClass
 from freshness.policy.verdict import Verdict
 from freshness.retrieval.active_cache import ActiveSnapshot
+from freshness.retrieval.prepared import prepared
 from freshness.retrieval.rules import Decision, decide, scan_limit
 from freshness.retrieval.schemas import Rejected, Result, RetrieveRequest, RetrieveResponse
 from freshness.runtime import Runtime
@@ -89,14 +90,17 @@ class Answer:
 # compile plugin, its result machinery) cost more than the statements themselves.
 _CHUNK_ROWS = cast(Table, Chunk.__table__)
 _DOCUMENTS = cast(Table, Document.__table__)
-_CHUNKS = (
+_CHUNK_COLUMNS = (
     select(_CHUNK_ROWS.c.point_id, _CHUNK_ROWS.c.chunk_id, _CHUNK_ROWS.c.snapshot_id, _CHUNK_ROWS.c.document_id,
            chunk_text(_CHUNK_ROWS.c).label("text"), _CHUNK_ROWS.c.content_hash, _DOCUMENTS.c.uri)
     .select_from(_CHUNK_ROWS.outerjoin(_DOCUMENTS, (_DOCUMENTS.c.snapshot_id == _CHUNK_ROWS.c.snapshot_id)
                                        & (_DOCUMENTS.c.document_id == _CHUNK_ROWS.c.document_id)))
-    .where(_CHUNK_ROWS.c.point_id.in_(bindparam("points", expanding=True)),
-           _CHUNK_ROWS.c.snapshot_id.in_(bindparam("snapshots", expanding=True)))
 )
+
+
+def _chunks_of(points: Any, snapshots: Any) -> Select[Any]:
+    """The chunk rows of these points in these snapshots (lists of values or of bound parameters)."""
+    return _CHUNK_COLUMNS.where(_CHUNK_ROWS.c.point_id.in_(points), _CHUNK_ROWS.c.snapshot_id.in_(snapshots))
 
 
 def source_conditions(task: TaskClass, body: RetrieveRequest) -> list:
@@ -113,7 +117,7 @@ def source_conditions(task: TaskClass, body: RetrieveRequest) -> list:
     return conditions
 
 
-def active_snapshots(runtime: Runtime, session: Session, task: TaskClass, body: RetrieveRequest,
+def active_snapshots(runtime: Runtime, session: Session | Connection, task: TaskClass, body: RetrieveRequest,
                      among: list[str] | None = None) -> Mapping[str, ActiveSnapshot]:
     """The active snapshots of live sources the task and the request's filters allow, by id, as the
     caller's transaction sees them (the process's copy, revalidated in it: retrieval.active_cache).
@@ -133,7 +137,7 @@ def active_snapshots(runtime: Runtime, session: Session, task: TaskClass, body: 
             and (tags is None or not tags.isdisjoint(row.tags))}
 
 
-def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: TaskClass, policy: Policy,
+def answer(runtime: Runtime, session: Session | Connection, body: RetrieveRequest, task: TaskClass, policy: Policy,
            request_id: str, dense_size: int | None, among: list[str] | None = None) -> Answer:
     """Search, judge and fetch the texts served, in the caller's transaction.
 
@@ -177,8 +181,8 @@ def _ranked(hits: list[Hit], active: Mapping[str, ActiveSnapshot]) -> list[Candi
     return ranked
 
 
-def _decide_with_texts(session: Session, task: TaskClass, policy: Policy, ranked: list[Candidate], top_k: int,
-                       now: datetime) -> tuple[Decision[Candidate], dict]:
+def _decide_with_texts(session: Session | Connection, task: TaskClass, policy: Policy, ranked: list[Candidate],
+                       top_k: int, now: datetime) -> tuple[Decision[Candidate], dict]:
     """The decision, and the chunk rows, in the snapshot each was judged in, of the chunks it serves and
     withholds (one statement: a withheld chunk's text is read and not used, which costs less than a second
     statement).
@@ -249,9 +253,17 @@ def _rejected(candidate: Candidate, verdict: Verdict, chunk: Row[Any]) -> Reject
     )
 
 
-def _chunk_rows(session: Session, candidates: list[Candidate]) -> dict:
+def _chunk_rows(session: Session | Connection, candidates: list[Candidate]) -> dict:
     """point id -> the chunk row that point holds in the snapshot its candidate was judged in."""
     judged_in = {c.hit.id: c.snapshot.id for c in candidates}
-    rows = session.connection().execute(
-        _CHUNKS, {"points": list(judged_in), "snapshots": sorted(set(judged_in.values()))})
+    points, snapshots = list(judged_in), sorted(set(judged_in.values()))
+    conn = session if isinstance(session, Connection) else session.connection()
+    if len(points) > _MANY:
+        rows = conn.execute(_chunks_of(points, snapshots))
+    else:
+        statement = prepared(_chunks_of, conn.dialect, points=len(points), snapshots=len(snapshots))
+        rows = conn.exec_driver_sql(statement.sql, statement.parameters(points=points, snapshots=snapshots))
     return {row.point_id: row for row in rows if judged_in.get(row.point_id) == row.snapshot_id}
+
+
+_MANY = 256  # more points than this (a top_k past 25 with many rejections) take SQLAlchemy's expanding IN
