@@ -19,6 +19,7 @@ from freshness.policy.holder import PolicyHolder
 from freshness.policy_repository import admit_policy
 from freshness.private_paths import make_private_dir
 from freshness.retrieval.active import still_active
+from freshness.retrieval.active_cache import ActiveCache
 from freshness.settings import Settings
 from freshness.vectorstore import VectorStore, open_store
 from freshness.vectorstore.embedders import Embedder, make_embedder
@@ -67,9 +68,11 @@ class Runtime:
     cursors: CursorCodec
     metrics: Metrics = field(default_factory=Metrics)
     # Held for the life of the process: the batch that appends concurrent retrievals' audit records in
-    # one transaction, the collection's dense size once the database has one (it never changes after),
-    # and the publishes that failed when the database would not even let them be marked failed.
+    # one transaction, the active set as last read (revalidated by every read that uses it), the
+    # collection's dense size once the database has one (it never changes after), and the publishes that
+    # failed when the database would not even let them be marked failed.
     audit_batch: GroupCommit = field(init=False)
+    active: ActiveCache = field(default_factory=ActiveCache)
     dense_size_known: int | None = None
     abandoned_publishes: set[str] = field(default_factory=set)
     signer: Signer | None = None  # signs audit checkpoints; None only where no checkpoint is taken

@@ -14,14 +14,14 @@ activation holds, and no cycle of waits can form.
 
 from __future__ import annotations
 
-from collections.abc import Sequence, Set
-from dataclasses import dataclass
+from collections.abc import Set
 from typing import Any, cast
 
-from sqlalchemy import ColumnClause, Connection, Dialect, Select, Table, bindparam, literal_column, select
+from sqlalchemy import ColumnClause, Connection, Select, Table, bindparam, literal_column, select
 from sqlalchemy.orm import Session
 
 from freshness.models import Snapshot, SnapshotState, Source
+from freshness.retrieval.prepared import prepared
 
 _SOURCES = cast(Table, Source.__table__)
 _SNAPSHOTS = cast(Table, Snapshot.__table__)
@@ -46,11 +46,9 @@ def still_active(session: Session | Connection, snapshot_ids: Set[str]) -> froze
     if len(ids) > _MANY:
         query = _statement(bindparam("ids", expanding=True), postgres)
         return frozenset(conn.scalars(query, {"ids": ids}))
-    # Each write of audit records asks this. Run as SQLAlchemy compiled it once, its cost is that of the
-    # read; through SQLAlchemy's execution of the statement (its cache key, the expanding IN) it was several
-    # times that. The statement still passes the engine's events, as every other does.
-    prepared = _prepared(conn.dialect, postgres, len(ids))
-    return frozenset(conn.exec_driver_sql(prepared.sql, prepared.parameters(ids)).scalars())
+    # Each write of audit records asks this: compiled once (retrieval.prepared), its cost is that of the read.
+    statement = prepared(_locking if postgres else _of_ids, conn.dialect, ids=len(ids))
+    return frozenset(conn.exec_driver_sql(statement.sql, statement.parameters(ids=ids)).scalars())
 
 
 def _statement(ids: Any, postgres: bool) -> Select[tuple[str]]:
@@ -59,33 +57,9 @@ def _statement(ids: Any, postgres: bool) -> Select[tuple[str]]:
     return query.order_by(_SOURCES.c.id).with_for_update(read=True, of=_SOURCES) if postgres else query
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    """The statement for `size` ids as the driver takes it: its text and how its parameters are passed."""
-
-    sql: str
-    size: int
-    fixed: dict[str, Any]  # the parameters that are not ids (none today)
-    order: tuple[str, ...] | None  # the parameters' names in order for a positional driver (SQLite), else None
-
-    def parameters(self, ids: Sequence[str]) -> tuple[Any, ...] | dict[str, Any]:
-        # Fewer ids than the statement's size repeat the last one: the IN list means the same.
-        padded = [*ids, *([ids[-1]] * (self.size - len(ids)))]
-        values = {**self.fixed, **{f"id{i}": value for i, value in enumerate(padded)}}
-        return values if self.order is None else tuple(values[name] for name in self.order)
+def _of_ids(ids: Any) -> Select[tuple[str]]:
+    return _statement(ids, postgres=False)
 
 
-_PREPARED: dict[tuple[Dialect, bool, int], _Prepared] = {}
-
-
-def _prepared(dialect: Dialect, postgres: bool, count: int) -> _Prepared:
-    size = 1 << (count - 1).bit_length()  # sizes in powers of two: a handful of statements per process
-    key = (dialect, postgres, size)
-    prepared = _PREPARED.get(key)
-    if prepared is None:
-        names = [f"id{i}" for i in range(size)]
-        compiled = _statement([bindparam(name) for name in names], postgres).compile(dialect=dialect)
-        fixed = {k: v for k, v in compiled.construct_params({name: "" for name in names}).items() if k not in names}
-        order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-        prepared = _PREPARED.setdefault(key, _Prepared(compiled.string, size, fixed, order))
-    return prepared
+def _locking(ids: Any) -> Select[tuple[str]]:
+    return _statement(ids, postgres=True)

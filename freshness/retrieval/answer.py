@@ -1,6 +1,7 @@
-"""One answer made from what the database calls active (SPEC §3): the active snapshots the task may use,
-the store search narrowed to them, the facts of their sources and snapshots, the texts of the chunks
-served. Which chunks are served and rejected, and the status, are decided by retrieval.rules.
+"""One answer made from what the database calls active (SPEC §3): the active snapshots the task may use
+with the facts of their sources (retrieval.active_cache: a copy revalidated in the caller's transaction),
+the store search narrowed to them, the texts of the chunks served. Which chunks are served and rejected,
+and the status, are decided by retrieval.rules.
 
 The caller chooses the transaction and so what the answer may rely on: a read-only one (nothing
 locked; the answer must be checked before it is recorded), or one that holds the candidate sources'
@@ -10,22 +11,24 @@ for the whole request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Row, Table, bindparam, literal_column, select
+from sqlalchemy import Connection, Row, Select, Table, select
 from sqlalchemy.orm import Session
 
 from freshness.audit.record import SnapshotFacts, SourceFacts
-from freshness.models import Chunk, Document, ServiceState, Snapshot, SnapshotState, Source
+from freshness.models import Chunk, Document, Source
 from freshness.models.sources import chunk_text
 from freshness.policy.model import Policy, TaskClass
 from freshness.policy.verdict import Verdict
+from freshness.retrieval.active_cache import ActiveSet, ActiveSnapshot, Serving
+from freshness.retrieval.prepared import prepared
 from freshness.retrieval.rules import Decision, decide, scan_limit
 from freshness.retrieval.schemas import Rejected, Result, RetrieveRequest, RetrieveResponse
 from freshness.runtime import Runtime
-from freshness.sources.serving import SERVING_SEQ_KEY
 from freshness.vectorstore import Hit, SearchFilter
 from freshness.vectorstore.embedders import bm25_query
 
@@ -84,42 +87,19 @@ class Answer:
 # Statements built once, on the tables rather than the mapped classes and run on the session's connection:
 # a select costs more to build than to run on SQLite, and the ORM's handling of each execution (its
 # compile plugin, its result machinery) cost more than the statements themselves.
-_SOURCES = cast(Table, Source.__table__)
-_SNAPSHOTS = cast(Table, Snapshot.__table__)
 _CHUNK_ROWS = cast(Table, Chunk.__table__)
 _DOCUMENTS = cast(Table, Document.__table__)
-_ACTIVE_JOIN = _SNAPSHOTS.join(_SOURCES, _SOURCES.c.active_snapshot_id == _SNAPSHOTS.c.id)
-# The state written into the statement, not bound: SQLite then plans it against the partial index on it and
-# runs it in about half the time.
-_IS_ACTIVE = _SNAPSHOTS.c.state == literal_column(f"'{SnapshotState.ACTIVE.value}'")
-_LIVE_ACTIVE = (_SOURCES.c.retired_at.is_(None), _IS_ACTIVE)
-_ACTIVE = select(_SOURCES.c.id, _SNAPSHOTS.c.id).select_from(_ACTIVE_JOIN).where(*_LIVE_ACTIVE)
-_ACTIVE_OF_CLASSES = _ACTIVE.where(_SOURCES.c.source_class.in_(bindparam("classes", expanding=True)))
-_STATE = cast(Table, ServiceState.__table__)
-# What the search must leave out, read in the answer's transaction with the active set (sources.serving): the
-# serving sequence number, and the snapshots whose publish is in progress (the points they wrote).
-_HIDDEN = (
-    select(_STATE.c.value.label("id"), literal_column("1").label("seq"))
-    .where(_STATE.c.key == literal_column(f"'{SERVING_SEQ_KEY}'"))
-    .union_all(select(_SNAPSHOTS.c.id, literal_column("0"))
-               .where(_SNAPSHOTS.c.state == literal_column(f"'{SnapshotState.INGESTING.value}'")))
-)
-_CANDIDATES = (
-    select(_SOURCES.c.id, _SOURCES.c.title, _SOURCES.c.owner, _SOURCES.c.uri, _SOURCES.c.source_class,
-           _SNAPSHOTS.c.id, _SNAPSHOTS.c.version, _SNAPSHOTS.c.captured_at, _SNAPSHOTS.c.verified_at,
-           _SNAPSHOTS.c.valid_until, _SNAPSHOTS.c.content_hash)
-    .select_from(_ACTIVE_JOIN)
-    .where(_SNAPSHOTS.c.id.in_(bindparam("ids", expanding=True)), *_LIVE_ACTIVE)
-)
-_CHUNKS = (
+_CHUNK_COLUMNS = (
     select(_CHUNK_ROWS.c.point_id, _CHUNK_ROWS.c.chunk_id, _CHUNK_ROWS.c.snapshot_id, _CHUNK_ROWS.c.document_id,
            chunk_text(_CHUNK_ROWS.c).label("text"), _CHUNK_ROWS.c.content_hash, _DOCUMENTS.c.uri)
     .select_from(_CHUNK_ROWS.outerjoin(_DOCUMENTS, (_DOCUMENTS.c.snapshot_id == _CHUNK_ROWS.c.snapshot_id)
                                        & (_DOCUMENTS.c.document_id == _CHUNK_ROWS.c.document_id)))
-    .where(_CHUNK_ROWS.c.point_id.in_(bindparam("points", expanding=True)),
-           _CHUNK_ROWS.c.snapshot_id.in_(bindparam("snapshots", expanding=True)))
 )
 
+
+def _chunks_of(points: Any, snapshots: Any) -> Select[Any]:
+    """The chunk rows of these points in these snapshots (lists of values or of bound parameters)."""
+    return _CHUNK_COLUMNS.where(_CHUNK_ROWS.c.point_id.in_(points), _CHUNK_ROWS.c.snapshot_id.in_(snapshots))
 
 
 def source_conditions(task: TaskClass, body: RetrieveRequest) -> list:
@@ -136,54 +116,34 @@ def source_conditions(task: TaskClass, body: RetrieveRequest) -> list:
     return conditions
 
 
-def active_snapshots(session: Session, task: TaskClass, body: RetrieveRequest,
-                     among: list[str] | None = None) -> dict[str, str]:
-    """Source id -> its active snapshot, for the live sources the task and the request's filters allow.
+def active_snapshots(active: ActiveSet, task: TaskClass, body: RetrieveRequest,
+                     among: list[str] | None = None) -> Mapping[str, ActiveSnapshot]:
+    """The active snapshots of live sources the task and the request's filters allow, by source id.
 
     `among`: only these sources (the ones whose rows the caller has locked)."""
+    allowed = active.of_classes(task.source_classes)
     filters = body.filters
-    plain = filters is None or not (filters.tags or filters.source_ids or filters.source_classes)
-    if plain and among is None:
-        if task.source_classes is None:
-            return {row[0]: row[1] for row in session.connection().execute(_ACTIVE)}
-        rows = session.connection().execute(_ACTIVE_OF_CLASSES, {"classes": list(task.source_classes)})
-        return {row[0]: row[1] for row in rows}
-    with_tags = filters is not None and bool(filters.tags)
-    query = (
-        select(Source.id, Snapshot.id, Source.tags) if with_tags else select(Source.id, Snapshot.id)
-    ).join(Source, Source.active_snapshot_id == Snapshot.id).where(
-        Snapshot.state == SnapshotState.ACTIVE, *source_conditions(task, body)
-    )
-    if among is not None:
-        query = query.where(Source.id.in_(among))
-    if not with_tags:
-        return {source_id: snapshot_id for source_id, snapshot_id in session.execute(query)}
-    assert filters is not None  # with_tags is only true when filters are given
-    wanted = set(filters.tags)
-    return {source_id: snapshot_id for source_id, snapshot_id, tags in session.execute(query)
-            if wanted & set(tags or [])}
+    if among is None and (filters is None or not (filters.tags or filters.source_ids or filters.source_classes)):
+        return allowed
+    sources = set(among) if among is not None else None
+    if filters is not None and filters.source_ids:
+        sources = set(filters.source_ids) & sources if sources is not None else set(filters.source_ids)
+    classes = set(filters.source_classes) if filters is not None and filters.source_classes else None
+    tags = set(filters.tags) if filters is not None and filters.tags else None
+    return {i: row for i, row in allowed.items()
+            if (sources is None or row.source_id in sources) and (classes is None or row.source_class in classes)
+            and (tags is None or not tags.isdisjoint(row.tags))}
 
 
-def hidden(session: Session) -> tuple[int, list[str]]:
-    """The serving sequence number and the snapshots being published, as this transaction sees them."""
-    seq = 0
-    ingesting: list[str] = []
-    for value, is_seq in session.connection().execute(_HIDDEN):
-        if is_seq:
-            seq = int(value)
-        else:
-            ingesting.append(value)
-    return seq, ingesting
-
-
-def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: TaskClass, policy: Policy,
+def answer(runtime: Runtime, session: Session | Connection, body: RetrieveRequest, task: TaskClass, policy: Policy,
            request_id: str, dense_size: int | None, among: list[str] | None = None) -> Answer:
     """Search, judge and fetch the texts served, in the caller's transaction.
 
     `among`: only these sources (the ones whose rows the caller has locked)."""
     now = runtime.clock.now()
-    active = active_snapshots(session, task, body, among)
-    ranked = _ranked(session, _search(runtime, body, task, hidden(session), dense_size), active) if active else []
+    serving = runtime.active.current(session)
+    active = active_snapshots(serving.active, task, body, among)
+    ranked = _ranked(_search(runtime, body, task, serving, dense_size), active) if active else []
     decision, rows = _decide_with_texts(session, task, policy, ranked, body.top_k, now)
     served = [
         Served(_result(rank, judged.candidate, judged.verdict, rows[judged.candidate.hit.id]), judged.candidate,
@@ -204,24 +164,20 @@ def answer(runtime: Runtime, session: Session, body: RetrieveRequest, task: Task
     return Answer(response, served, withheld)
 
 
-def _ranked(session: Session, hits: list[Hit], active: dict[str, str]) -> list[Candidate]:
+def _ranked(hits: list[Hit], active: Mapping[str, ActiveSnapshot]) -> list[Candidate]:
     """The hits in ranking order, each with the facts of its source and of that source's active snapshot.
     A hit of a source with no snapshot active now is no candidate, and one that the active snapshot does not
     hold is dropped when its chunk row is missing (_decide_with_texts): the database has the last word."""
-    serving: dict[str, str] = {}
+    ranked = []
     for hit in hits:
-        snapshot_id = active.get(hit.payload.get("source_id", ""))
-        if snapshot_id is not None:
-            serving[hit.id] = snapshot_id
-    if not serving:
-        return []
-    facts = {row[5]: (SourceFacts(*row[:5]), SnapshotFacts(*row[5:]))
-             for row in session.connection().execute(_CANDIDATES, {"ids": sorted(set(serving.values()))})}
-    return [Candidate(hit, *facts[serving[hit.id]]) for hit in hits if serving.get(hit.id) in facts]
+        row = active.get(hit.payload.get("source_id", ""))
+        if row is not None:
+            ranked.append(Candidate(hit, row.source, row.snapshot))
+    return ranked
 
 
-def _decide_with_texts(session: Session, task: TaskClass, policy: Policy, ranked: list[Candidate], top_k: int,
-                       now: datetime) -> tuple[Decision[Candidate], dict]:
+def _decide_with_texts(session: Session | Connection, task: TaskClass, policy: Policy, ranked: list[Candidate],
+                       top_k: int, now: datetime) -> tuple[Decision[Candidate], dict]:
     """The decision, and the chunk rows, in the snapshot each was judged in, of the chunks it serves and
     withholds (one statement: a withheld chunk's text is read and not used, which costs less than a second
     statement).
@@ -243,7 +199,7 @@ def _decide_with_texts(session: Session, task: TaskClass, policy: Policy, ranked
         lost |= missing
 
 
-def _search(runtime: Runtime, body: RetrieveRequest, task: TaskClass, hide: tuple[int, list[str]],
+def _search(runtime: Runtime, body: RetrieveRequest, task: TaskClass, serving: Serving,
             dense_size: int | None) -> list[Hit]:
     sparse = bm25_query(body.query)
     dense = body.vector
@@ -258,8 +214,8 @@ def _search(runtime: Runtime, body: RetrieveRequest, task: TaskClass, hide: tupl
         # The active set is empty when the two leave no class, and then no search runs.
         classes = [c for c in classes if c in allowed] if classes else sorted(allowed)
     where = SearchFilter(
-        served_at=hide[0],
-        hidden_writers=hide[1],
+        served_at=serving.served_at,
+        hidden_writers=list(serving.hidden_writers),
         source_ids=list(filters.source_ids) if filters else [],
         source_classes=classes,
         tags=list(filters.tags) if filters else [],
@@ -298,9 +254,17 @@ def _rejected(candidate: Candidate, verdict: Verdict, chunk: Row[Any]) -> Reject
     )
 
 
-def _chunk_rows(session: Session, candidates: list[Candidate]) -> dict:
+def _chunk_rows(session: Session | Connection, candidates: list[Candidate]) -> dict:
     """point id -> the chunk row that point holds in the snapshot its candidate was judged in."""
     judged_in = {c.hit.id: c.snapshot.id for c in candidates}
-    rows = session.connection().execute(
-        _CHUNKS, {"points": list(judged_in), "snapshots": sorted(set(judged_in.values()))})
+    points, snapshots = list(judged_in), sorted(set(judged_in.values()))
+    conn = session if isinstance(session, Connection) else session.connection()
+    if len(points) > _MANY:
+        rows = conn.execute(_chunks_of(points, snapshots))
+    else:
+        statement = prepared(_chunks_of, conn.dialect, points=len(points), snapshots=len(snapshots))
+        rows = conn.exec_driver_sql(statement.sql, statement.parameters(points=points, snapshots=snapshots))
     return {row.point_id: row for row in rows if judged_in.get(row.point_id) == row.snapshot_id}
+
+
+_MANY = 256  # more points than this (a top_k past 25 with many rejections) take SQLAlchemy's expanding IN

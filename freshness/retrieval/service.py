@@ -20,8 +20,9 @@ Invariants:
   answer came from, in which their snapshot was active. A rejected snapshot superseded meanwhile
   does not make the answer again.
 - The response leaves only after the transaction holding its record commits.
-- The active set always comes from the shared database, never from a cache, so a change any
-  replica committed before this request began is honoured.
+- The active set is the one the database holds in the request's read transaction: the process's copy
+  serves only while the serving token read in that transaction is the one it was read under
+  (retrieval.active_cache), so a change any replica committed before this request began is honoured.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from freshness.audit.record import RecordInput
 from freshness.audit.writer import GroupCommit, PendingRecord
 from freshness.auth.keys import Principal
-from freshness.db import read_scope, session_scope
+from freshness.db import read_connection, read_scope, session_scope
 from freshness.dbfaults import DatabaseUnavailable, as_unavailable, backoff, is_transient, is_unavailable
 from freshness.errors import Conflict, FreshnessError, InvalidInput, Unavailable
 from freshness.ids import new_request_id
@@ -149,11 +150,11 @@ def _retrieve_and_record(runtime: Runtime, principal: Principal, body: RetrieveR
     for attempt in range(ATTEMPTS - 1):
         if attempt and time.perf_counter() - started >= budget:
             break  # no time for another race: the locked attempt answers 503 at once
-        with read_scope(runtime.sessions) as session:
+        with read_connection(runtime.sessions) as conn:
             # An id the service made is new (a ULID); only one the client chose may be in use already.
-            if supplied and session.connection().scalar(_REQUEST_ID_USED, {"request_id": request_id}) is not None:
+            if supplied and conn.scalar(_REQUEST_ID_USED, {"request_id": request_id}) is not None:
                 raise Conflict(f"request id {request_id!r} is in use; send another one or none")
-            made = answer(runtime, session, body, task, policy, request_id, dense_size)
+            made = answer(runtime, conn, body, task, policy, request_id, dense_size)
         try:
             written = _group_commit(runtime).submit(_pending_record(runtime, made, principal, body, task, started))
         except Exception as exc:

@@ -11,6 +11,9 @@ Invariants a caller must not break:
 - A live source has at most one `active` snapshot (the database also enforces it), and the
   source's `active_snapshot_id` names it; a retired source names none.
 - `verified_at` only goes up. A `failed` snapshot never becomes active.
+- Every change of what retrieval serves (which snapshot is active, the active one's `verified_at`) writes
+  a new serving token in the same transaction, after the source row's lock (retrieval.active_cache): other
+  processes' cached active sets are read again from it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from freshness.errors import Conflict
 from freshness.models import Snapshot, SnapshotState, Source
+from freshness.retrieval.active_cache import serving_changed
 from freshness.runtime import DENSE_SIZE_KEY, settle_state_value, state_value
 
 FAILURE_REASON_CHARS = 2000
@@ -48,6 +52,7 @@ def supersede(session: Session, source: Source, now: datetime) -> None:
     source.active_snapshot_id = None
     source.updated_at = now
     session.flush()
+    serving_changed(session)
 
 
 def activate_new(session: Session, source: Source, snapshot: Snapshot, now: datetime) -> Snapshot:
@@ -88,6 +93,7 @@ def _make_active(session: Session, source: Source, snapshot: Snapshot, now: date
     source.active_snapshot_id = snapshot.id
     source.updated_at = now
     session.flush()
+    serving_changed(session)
     return snapshot
 
 
@@ -115,6 +121,7 @@ def confirm_current(session: Session, source: Source, at: datetime) -> Snapshot 
     if at > active.verified_at:
         active.verified_at = at
         session.flush()
+        serving_changed(session)
     return active
 
 

@@ -16,6 +16,7 @@ from freshness.models import Snapshot, Source
 from freshness.policy.durations import DurationError, parse_duration
 from freshness.policy.model import Policy
 from freshness.refresh.reach import CLOSED, SourceReach
+from freshness.retrieval.active_cache import serving_changed
 from freshness.sources import lifecycle, serving
 from freshness.sources.schemas import SourceCreate, SourceUpdate
 from freshness.vectorstore import VectorStore
@@ -131,6 +132,7 @@ def update_source(
     require_owner(principal, source.owner)
     if source.retired_at is not None:
         raise Conflict(f"source {source_id!r} is retired and cannot be changed")
+    served = (source.title, source.uri, source.source_class, list(source.tags or []))
     if body.title is not UNSET:
         source.title = body.title
     if body.uri is not UNSET:
@@ -166,6 +168,9 @@ def update_source(
         store.set_payload_for_source(source.id, payload)
     source.updated_at = now
     session.flush()
+    if (source.title, source.uri, source.source_class, list(source.tags or [])) != served:
+        # Answers carry these fields and searches filter on them: cached active sets are read again.
+        serving_changed(session)
     return source
 
 

@@ -33,12 +33,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.db import transaction
 from freshness.models import Chunk, ServiceState, Snapshot, SnapshotState, Source
+from freshness.retrieval.active_cache import SERVING_SEQ_KEY
 from freshness.runtime import settle_state_value
 from freshness.vectorstore import VectorStore
 from freshness.vectorstore.base import DEAD_FROM
 
 log = logging.getLogger("freshness.serving")
-SERVING_SEQ_KEY = "serving_seq"
 _STATE = cast(Table, ServiceState.__table__)
 _CHUNKS = cast(Table, Chunk.__table__)
 _SEQ = select(_STATE.c.value).where(_STATE.c.key == SERVING_SEQ_KEY)
