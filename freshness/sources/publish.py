@@ -15,6 +15,10 @@ which is stored once per point), and its points are
 shared: step 2 adds the new snapshot to their lists, in one write, instead of writing them again. So
 a re-publish costs what changed, not the whole source.
 
+Cutting, checking and hashing a large body, and embedding its new chunks with BM25, run in a worker
+process (sources.worker) so that the service's interpreter stays with retrievals; everything that writes
+runs here.
+
 Retrievals only serve snapshots the database says are active, so nothing written in step 2 is
 visible before step 3 commits. Any failure marks the snapshot `failed` and deletes its points;
 a process killed midway leaves it `ingesting`, and `recover_unfinished` cleans it up at the next start.
@@ -44,8 +48,8 @@ from freshness.sources.prepare import (
     KnownDocument,
     PreparedSnapshot,
     check_envelope,
+    encode_documents,
     fingerprint,
-    prepare,
     sent_hashes,
 )
 from freshness.sources.schemas import PublishRequest, PublishResult, PublishStats
@@ -57,8 +61,10 @@ from freshness.sources.unfinished import (
     recover_unfinished,  # noqa: F401  (app and CLI import it from here)
 )
 from freshness.sources.views import snapshot_out
+from freshness.sources.worker import workers
+from freshness.vectorstore.handover import hand_over
 
-CHUNK_ROWS_PER_TRANSACTION = 1_000
+CHUNK_ROWS_PER_TRANSACTION = 250
 FINGERPRINT = "documents_fingerprint"  # in a snapshot's stats: prepare.fingerprint of its last accepted body
 _ACTIVE_FINGERPRINT = (
     select(Snapshot.stats, Snapshot.valid_until)
@@ -114,11 +120,13 @@ def publish(
     started = time.perf_counter()
     now = runtime.clock.now()
     captured_at = check_envelope(body, runtime.settings, now)
-    sent_each = sent_hashes(body, runtime.settings)
+    encoded = encode_documents(body)
+    sent_each = sent_hashes(body, runtime.settings, encoded)
     sent = fingerprint(sent_each)
     # The documents exactly as last accepted: nothing to cut, check or hash again (skipped when they are not).
     prepared = None if _sent_before(runtime, source_id, sent, body.valid_until) else _prepare(
-        runtime, source_id, body, now, sent_each)
+        runtime, source_id, body, now, sent_each, encoded)
+    draft = _draft(prepared, source_id)
 
     ended: list[str] = []
 
@@ -144,16 +152,19 @@ def publish(
             # snapshot active now.
             raise _NotSentBefore
         size = _settle_dense_size(session, prepared)
-        return source, *_reserve(session, source, prepared, now, size)
+        assert draft is not None  # drawn up from `prepared`
+        return source, *_reserve(session, source, prepared, now, size, draft)
 
     try:
         source, snapshot, dense_size, plan = transaction(runtime.sessions, begin)
     except _NotSentBefore:
-        prepared = _prepare(runtime, source_id, body, now, sent_each)
+        prepared = _prepare(runtime, source_id, body, now, sent_each, encoded)
+        draft = _draft(prepared, source_id)
         try:
             source, snapshot, dense_size, plan = transaction(runtime.sessions, begin)
         except _NotSentBefore:  # it moved again: build on nothing, which needs no snapshot to stay put
-            prepared = prepare(body, runtime.settings, now, sent_each)
+            prepared = workers.prepare(body, runtime.settings, now, sent_each, encoded)
+            draft = _draft(prepared, source_id)
             source, snapshot, dense_size, plan = transaction(runtime.sessions, begin)
     abandoned(runtime).difference_update(ended)
     if snapshot.state != SnapshotState.INGESTING:  # the active one, confirmed unchanged
@@ -182,13 +193,13 @@ def publish(
 
 
 def _prepare(runtime: Runtime, source_id: str, body: PublishRequest, now: datetime,
-             sent_each: list[str]) -> PreparedSnapshot:
+             sent_each: list[str], encoded: list[bytes]) -> PreparedSnapshot:
     """Prepared against the documents of the source's active snapshot, which it keeps where they are
-    sent exactly as then."""
+    sent exactly as then; in the worker process when what is left to prepare is large (sources.worker)."""
     with read_scope(runtime.sessions) as session:
         rows = session.execute(_ACTIVE_DOCUMENTS, {"source_id": source_id}).all()
     known = {row.document_id: KnownDocument(row.sent_hash, row.content_hash, row.chunk_count) for row in rows}
-    prepared = prepare(body, runtime.settings, now, sent_each, known)
+    prepared = workers.prepare(body, runtime.settings, now, sent_each, encoded, known)
     prepared.base_id = rows[0].active_snapshot_id if rows else None
     return prepared
 
@@ -233,11 +244,55 @@ def _settle_dense_size(session: Session, prepared: PreparedSnapshot) -> int | No
     return size
 
 
+@dataclass
+class _Draft:
+    """The new chunks of a prepared snapshot with their ids and rows, drawn up before the reserving
+    transaction: for a large snapshot that is tens of milliseconds of Python, which would otherwise hold
+    the database's write lock (and keep retrievals' audit records waiting) for as long."""
+
+    snapshot_id: str
+    planned: list[PlannedChunk]
+    rows: list[dict]
+
+
+def _draft(prepared: PreparedSnapshot | None, source_id: str) -> _Draft | None:
+    if prepared is None:
+        return None
+    draft = _Draft(new_snapshot_id(), [], [])
+    for doc in prepared.documents:
+        hand_over()  # a document's rows at a time, then a waiting retrieval goes first
+        for index, (text, digest) in enumerate(zip(doc.chunks, doc.chunk_hashes, strict=True)):
+            chunk = PlannedChunk(
+                chunk_id=new_chunk_id(),
+                document_id=doc.id,
+                position=index,
+                text=text,
+                content_hash=digest,
+                vector=doc.vectors[index] if doc.vectors is not None else None,
+                sparse=doc.sparse[index] if doc.sparse is not None else None,
+            )
+            draft.planned.append(chunk)
+            draft.rows.append(
+                dict(
+                    chunk_id=chunk.chunk_id,
+                    snapshot_id=draft.snapshot_id,
+                    source_id=source_id,
+                    document_id=doc.id,
+                    position=index,
+                    text=text,
+                    content_hash=digest,
+                    point_id=chunk.chunk_id,  # a new point, named as its first chunk row
+                )
+            )
+    return draft
+
+
 def _reserve(
-    session: Session, source: Source, prepared: PreparedSnapshot, now: datetime, dense_size: int | None
+    session: Session, source: Source, prepared: PreparedSnapshot, now: datetime, dense_size: int | None,
+    draft: _Draft,
 ) -> tuple[Snapshot, int | None, Reservation]:
     snapshot = Snapshot(
-        id=new_snapshot_id(),
+        id=draft.snapshot_id,
         source_id=source.id,
         version=prepared.version,
         state=SnapshotState.INGESTING,
@@ -258,7 +313,7 @@ def _reserve(
         session.flush()
     except IntegrityError as exc:
         raise Conflict(f"a publish of source {source_id!r} is already in progress; retry when it ends") from exc
-    plan = Reservation()
+    plan = Reservation(planned=draft.planned, rows=draft.rows)
     documents = []
     kept = {doc.id for doc in prepared.kept}
     if kept:
@@ -285,28 +340,6 @@ def _reserve(
                 sent_hash=doc.sent_hash,
             )
         )
-        for index, (text, digest) in enumerate(zip(doc.chunks, doc.chunk_hashes, strict=True)):
-            chunk = PlannedChunk(
-                chunk_id=new_chunk_id(),
-                document_id=doc.id,
-                position=index,
-                text=text,
-                content_hash=digest,
-                vector=doc.vectors[index] if doc.vectors is not None else None,
-            )
-            plan.planned.append(chunk)
-            plan.rows.append(
-                dict(
-                    chunk_id=chunk.chunk_id,
-                    snapshot_id=snapshot.id,
-                    source_id=source_id,
-                    document_id=doc.id,
-                    position=index,
-                    text=text,
-                    content_hash=digest,
-                    point_id=chunk.chunk_id,  # a new point, named as its first chunk row
-                )
-            )
     session.execute(_DOCUMENTS.insert(), [_columns(Document, d) for d in documents])
     if plan.fits_reservation:
         if plan.rows:
