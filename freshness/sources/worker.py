@@ -3,11 +3,12 @@
 Cutting, checking and hashing documents and embedding their chunks with BM25 is Python and native code
 that holds the GIL. In one process with the retrievals, every retrieval waits for it at each of its
 database and store calls (up to the 5 ms switch interval each time): a retrieval that runs while a
-large publish is prepared takes ten times its usual time. In a process of its own the work costs the
+large publish is prepared takes many times its usual time. In a process of its own the work costs the
 retrievals nothing but a share of the machine, and only the store writes and the activation stay here.
 
 The pool holds one process, started on the first publish large enough to need it and kept for the
-next ones (starting an interpreter costs more than most publishes); `close` stops it, and the runtime
+next ones (starting an interpreter costs more than most publishes), at a lower priority than the
+service's; `close` stops it, and the runtime
 closes it when the service stops. A small publish stays in this process: handing it over would cost
 more than it spares. When the pool cannot start or its process dies, the publish is prepared here,
 as before there was a pool: slower for the retrievals meanwhile, never refused for it.
@@ -22,7 +23,9 @@ import atexit
 import logging
 import multiprocessing
 import os
+import select
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -126,7 +129,8 @@ class PrepareWorkers:
         with self._lock:
             if self._pool is None and not self._unavailable:
                 try:
-                    self._pool = ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=_yield_cpu)
+                    self._pool = ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=_start_worker,
+                                                     initargs=(os.getpid(),))
                 except (OSError, ValueError, ImportError) as exc:
                     self._unavailable = True
                     log.warning("no worker process for publishing (%s); publishes are prepared in the service's"
@@ -156,13 +160,39 @@ def _context() -> Any:
     return multiprocessing.get_context("spawn")
 
 
-def _yield_cpu() -> None:
-    """The worker runs at a lower priority than the service: on a busy machine the retrievals get the CPU
-    first, and a publish, which nobody waits for by the millisecond, takes what is left."""
+def _start_worker(service: int) -> None:
+    """In the worker, first: a lower priority than the service's, so that on a busy machine the retrievals
+    get the CPU first and a publish, which nobody waits for by the millisecond, takes what is left; and an
+    end with the service's process, however that ends (a SIGTERM that skips `close`, a crash)."""
     try:
         os.nice(WORKER_NICENESS)
     except OSError:  # not allowed here: the same priority as the service, as without a worker
         pass
+    threading.Thread(target=_end_with, args=(service,), name="end-with-service", daemon=True).start()
+
+
+def _end_with(service: int) -> None:
+    """Returns never: ends this process once the process `service` has ended."""
+    try:
+        handle = os.pidfd_open(service)  # Linux: readable once the process has ended
+    except (AttributeError, OSError):
+        handle = None
+    if handle is not None:
+        select.select([handle], [], [])
+    else:
+        while _alive(service):
+            time.sleep(1)
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _limits(settings: Settings) -> Settings:

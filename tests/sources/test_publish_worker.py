@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import event, select
 
+import freshness
 from freshness.app import create_app
 from freshness.db import make_engine, make_session_factory, session_scope
 from freshness.models import Chunk
@@ -181,3 +186,47 @@ def test_a_large_snapshot_holds_the_write_lock_for_a_few_hundred_chunk_rows_at_a
 
     assert sum(written) == out["stats"]["chunks"] > 250
     assert max(written) <= 250
+
+
+SERVICE_THAT_DIES = """
+import datetime as dt
+import os
+
+from freshness.settings import Settings
+from freshness.sources.prepare import encode_documents, sent_hashes
+from freshness.sources.schemas import DocumentIn, PublishRequest
+from freshness.sources.worker import PrepareWorkers
+
+if __name__ == "__main__":
+    workers = PrepareWorkers(min_bytes=0)
+    body = PublishRequest(documents=[DocumentIn(id="a.md", text="Refunds within 30 days.")])
+    settings = Settings()
+    encoded = encode_documents(body)
+    workers.prepare(body, settings, dt.datetime.now(dt.timezone.utc), sent_hashes(body, settings, encoded), encoded)
+    print(*workers._pool._processes, flush=True)
+    os._exit(0)  # as a SIGTERM or a crash ends the service: nothing is closed
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_worker_ends_with_a_service_process_that_ended_without_closing_it(tmp_path):
+    script = tmp_path / "service.py"
+    script.write_text(SERVICE_THAT_DIES)
+    env = {**os.environ, "PYTHONPATH": str(Path(freshness.__file__).resolve().parent.parent)}
+
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=tmp_path)
+
+    assert ran.returncode == 0, ran.stderr
+    pid = int(ran.stdout.split()[-1])
+    deadline = time.monotonic() + 60  # a bound for a stuck test, not a figure under test
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
