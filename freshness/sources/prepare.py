@@ -92,6 +92,7 @@ def prepare(body: PublishRequest, settings: Settings, now: datetime, sent: list[
     vector_size: int | None = None
     documents: list[PreparedDocument] = []
     for index, (doc, sent_hash) in enumerate(zip(body.documents, sent, strict=True)):
+        hand_over()  # in `serve`, a waiting retrieval goes first, between documents
         where = f"documents[{index}]"
         if doc.id in seen:
             raise InvalidInput(f"{where}.id: document id {doc.id!r} appears twice", field=f"{where}.id")

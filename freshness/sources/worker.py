@@ -45,10 +45,10 @@ from freshness.vectorstore.handover import hand_over
 log = logging.getLogger("freshness")
 
 # The documents to prepare (not kept from the active snapshot), as msgpack bytes, from which a publish
-# is handed to the worker. Below it the hop (about a millisecond each way, plus decoding the result)
-# costs more than preparing here, and a retrieval waits no longer for the publish than for its own
-# neighbours.
-WORKER_MIN_BYTES = 64 * 1024
+# is handed to the worker. Below it the hop (a millisecond each way, decoding the result, and a tenth
+# more time in all) costs the publish more than it spares the retrievals: preparing here hands the GIL
+# to a waiting retrieval between documents and every few chunks embedded, and lasts tens of milliseconds.
+WORKER_MIN_BYTES = 2**20
 
 WORKER_NICENESS = 10  # added to the worker's nice value (os.nice): lower priority than the service's
 

@@ -58,6 +58,14 @@ def stored(settings, api: Api, snapshot_id: str) -> list[tuple]:
             for row in rows]
 
 
+@pytest.fixture(autouse=True)
+def no_worker_yet():
+    """Each test starts without a worker process, whatever ran before it."""
+    workers.close()
+    yield
+    workers.close()
+
+
 @pytest.fixture
 def every_publish_in_the_worker(monkeypatch):
     monkeypatch.setattr(workers, "min_bytes", 0)
