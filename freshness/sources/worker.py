@@ -123,6 +123,10 @@ class PrepareWorkers:
                 return pool.submit(_prepare_here, envelope, encoded, _limits(settings), now, sent, dict(known or {}))
             except (BrokenProcessPool, RuntimeError):  # its process died, or `close` shut it meanwhile
                 self._discard()
+            except OSError as exc:  # the process is started on the first submit
+                self._give_up(exc)
+                self._discard()
+                return None
         return None
 
     def _started_pool(self) -> ProcessPoolExecutor | None:
@@ -132,10 +136,12 @@ class PrepareWorkers:
                     self._pool = ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=_start_worker,
                                                      initargs=(os.getpid(),))
                 except (OSError, ValueError, ImportError) as exc:
-                    self._unavailable = True
-                    log.warning("no worker process for publishing (%s); publishes are prepared in the service's"
-                                " process", exc)
+                    self._give_up(exc)
             return self._pool
+
+    def _give_up(self, exc: Exception) -> None:
+        self._unavailable = True
+        log.warning("no worker process for publishing (%s); publishes are prepared in the service's process", exc)
 
     def _discard(self) -> None:
         with self._lock:

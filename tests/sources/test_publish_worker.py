@@ -130,19 +130,37 @@ def test_bad_input_found_in_the_worker_is_the_same_problem(admin, monkeypatch, b
     assert there.json()["field"] == field
 
 
-def test_without_a_worker_process_a_publish_is_prepared_in_the_service(admin, monkeypatch,
-                                                                      every_publish_in_the_worker):
-    def no_processes() -> None:
+class NoProcesses:
+    """A start method that cannot start a process (too many processes, no /dev/shm, a seccomp profile)."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+    def Process(self, *args, **kwargs):  # noqa: N802 - the multiprocessing context's name
         raise OSError("no processes left")
 
-    monkeypatch.setattr(worker, "_context", no_processes)
+
+def no_context():
+    raise OSError("no processes left")
+
+
+@pytest.mark.parametrize("fails", ["when the pool is made", "when its process starts"])
+def test_without_a_worker_process_a_publish_is_prepared_in_the_service(admin, monkeypatch, fails,
+                                                                      every_publish_in_the_worker):
+    real = worker._context
+    monkeypatch.setattr(worker, "_context", no_context if fails == "when the pool is made" else
+                        lambda: NoProcesses(real()))
     monkeypatch.setattr(workers, "_unavailable", False)
     register(admin, "kb")
 
     out = publish(admin, "kb", documents("kb"))
+    again = publish(admin, "kb", documents("kb-2"))
 
     assert not workers.started
-    assert out["snapshot"]["state"] == "active"
+    assert out["snapshot"]["state"] == again["snapshot"]["state"] == "active"
     assert out["stats"]["chunks_embedded"] == out["stats"]["chunks"]
 
 
