@@ -21,6 +21,7 @@ from freshness.private_paths import make_private_dir
 from freshness.retrieval.active import still_active
 from freshness.retrieval.active_cache import ActiveCache
 from freshness.settings import Settings
+from freshness.sources.worker import workers
 from freshness.vectorstore import VectorStore, open_store
 from freshness.vectorstore.embedders import Embedder, make_embedder
 from freshness.wire import CursorCodec
@@ -85,6 +86,7 @@ class Runtime:
             self.store.close()
         finally:
             self.engine.dispose()
+            workers.close()  # the process that prepares large publishes, if one was started
 
 
 def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorStore | None = None) -> Runtime:

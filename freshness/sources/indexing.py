@@ -19,6 +19,7 @@ from freshness.errors import InvalidInput, Unavailable
 from freshness.models import Chunk, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
 from freshness.sources import lifecycle
+from freshness.sources.worker import decode_sparse
 from freshness.vectorstore import ChunkPoint, SparseVec
 from freshness.vectorstore.embedders import bm25_document
 from freshness.vectorstore.handover import hand_over
@@ -36,6 +37,7 @@ class PlannedChunk:
     text: str
     content_hash: str
     vector: list[float] | None
+    sparse: bytes | None = None  # its BM25 vector, when the worker that prepared it embedded it (msgpack)
 
 
 def _reusable(runtime: Runtime, source_id: str, hashes: set[str]) -> dict[str, str]:
@@ -102,7 +104,8 @@ def index_chunks(
             else:
                 if embedded % YIELD_EVERY == 0:
                     hand_over()  # to a waiting retrieval now, not after the 5 ms switch interval
-                sparse = bm25_document(chunk.text)
+                # Embedded already when a worker process prepared the publish (sources.worker).
+                sparse = bm25_document(chunk.text) if chunk.sparse is None else decode_sparse(chunk.sparse)
                 embedded += 1
                 if dense is None and runtime.embedder is not None:
                     to_embed.append(len(points))

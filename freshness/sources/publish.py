@@ -14,6 +14,10 @@ or hashed again, its chunk rows are copied from that snapshot in the database (w
 which is stored once per point), and its points are shared as they are: nothing is written to the store
 for it (sources.serving). So a re-publish costs what changed, not the whole source.
 
+Cutting, checking and hashing a large body, and embedding its new chunks with BM25, run in a worker
+process (sources.worker) so that the service's interpreter stays with retrievals; everything that writes
+runs here.
+
 Retrievals only serve snapshots the database says are active, so nothing written in step 2 is
 visible before step 3 commits. After it, the points only the superseded snapshot served are marked
 dead. Any failure marks the snapshot `failed` and deletes its points;
@@ -44,8 +48,8 @@ from freshness.sources.prepare import (
     KnownDocument,
     PreparedSnapshot,
     check_envelope,
+    encode_documents,
     fingerprint,
-    prepare,
     sent_hashes,
 )
 from freshness.sources.schemas import PublishRequest, PublishResult, PublishStats
@@ -57,8 +61,11 @@ from freshness.sources.unfinished import (
     recover_unfinished,  # noqa: F401  (app and CLI import it from here)
 )
 from freshness.sources.views import snapshot_out
+from freshness.sources.worker import workers
+from freshness.vectorstore.handover import hand_over
 
-CHUNK_ROWS_PER_TRANSACTION = 1_000
+CHUNK_ROWS_PER_TRANSACTION = 250  # a large snapshot's rows, after the reservation: the write lock held briefly
+RESERVATION_ROWS = 1_000  # a snapshot with at most this many rows writes them in its reservation
 FINGERPRINT = "documents_fingerprint"  # in a snapshot's stats: prepare.fingerprint of its last accepted body
 _ACTIVE_FINGERPRINT = (
     select(Snapshot.stats, Snapshot.valid_until)
@@ -92,7 +99,7 @@ class Reservation:
     def fits_reservation(self) -> bool:
         """Few enough rows to write in the reserving transaction: they hold the write lock no longer than a
         retrieval's record takes, and save two commits."""
-        return len(self.rows) + len(self.copies) <= CHUNK_ROWS_PER_TRANSACTION
+        return len(self.rows) + len(self.copies) <= RESERVATION_ROWS
 
 
 def publish(
@@ -105,11 +112,13 @@ def publish(
     started = time.perf_counter()
     now = runtime.clock.now()
     captured_at = check_envelope(body, runtime.settings, now)
-    sent_each = sent_hashes(body, runtime.settings)
+    encoded = encode_documents(body)
+    sent_each = sent_hashes(body, runtime.settings, encoded)
     sent = fingerprint(sent_each)
     # The documents exactly as last accepted: nothing to cut, check or hash again (skipped when they are not).
     prepared = None if _sent_before(runtime, source_id, sent, body.valid_until) else _prepare(
-        runtime, source_id, body, now, sent_each)
+        runtime, source_id, body, now, sent_each, encoded)
+    draft = _draft(prepared, source_id)
 
     ended: list[str] = []
 
@@ -135,16 +144,19 @@ def publish(
             # snapshot active now.
             raise _NotSentBefore
         size = _settle_dense_size(session, prepared)
-        return source, *_reserve(session, source, prepared, now, size)
+        assert draft is not None  # drawn up from `prepared`
+        return source, *_reserve(session, source, prepared, now, size, draft)
 
     try:
         source, snapshot, dense_size, plan = transaction(runtime.sessions, begin)
     except _NotSentBefore:
-        prepared = _prepare(runtime, source_id, body, now, sent_each)
+        prepared = _prepare(runtime, source_id, body, now, sent_each, encoded)
+        draft = _draft(prepared, source_id)
         try:
             source, snapshot, dense_size, plan = transaction(runtime.sessions, begin)
         except _NotSentBefore:  # it moved again: build on nothing, which needs no snapshot to stay put
-            prepared = prepare(body, runtime.settings, now, sent_each)
+            prepared = workers.prepare(body, runtime.settings, now, sent_each, encoded)
+            draft = _draft(prepared, source_id)
             source, snapshot, dense_size, plan = transaction(runtime.sessions, begin)
     abandoned(runtime).difference_update(ended)
     if snapshot.state != SnapshotState.INGESTING:  # the active one, confirmed unchanged
@@ -174,13 +186,13 @@ def publish(
 
 
 def _prepare(runtime: Runtime, source_id: str, body: PublishRequest, now: datetime,
-             sent_each: list[str]) -> PreparedSnapshot:
+             sent_each: list[str], encoded: list[bytes]) -> PreparedSnapshot:
     """Prepared against the documents of the source's active snapshot, which it keeps where they are
-    sent exactly as then."""
+    sent exactly as then; in the worker process when what is left to prepare is large (sources.worker)."""
     with read_scope(runtime.sessions) as session:
         rows = session.execute(_ACTIVE_DOCUMENTS, {"source_id": source_id}).all()
     known = {row.document_id: KnownDocument(row.sent_hash, row.content_hash, row.chunk_count) for row in rows}
-    prepared = prepare(body, runtime.settings, now, sent_each, known)
+    prepared = workers.prepare(body, runtime.settings, now, sent_each, encoded, known)
     prepared.base_id = rows[0].active_snapshot_id if rows else None
     return prepared
 
@@ -225,11 +237,56 @@ def _settle_dense_size(session: Session, prepared: PreparedSnapshot) -> int | No
     return size
 
 
+@dataclass
+class _Draft:
+    """The new chunks of a prepared snapshot with their ids and rows, drawn up before the reserving
+    transaction: for a large snapshot that is tens of milliseconds of Python, which would otherwise hold
+    the database's write lock (and keep retrievals' audit records waiting) for as long."""
+
+    snapshot_id: str
+    planned: list[PlannedChunk]
+    rows: list[dict]
+
+
+def _draft(prepared: PreparedSnapshot | None, source_id: str) -> _Draft | None:
+    if prepared is None:
+        return None
+    draft = _Draft(new_snapshot_id(), [], [])
+    fresh = iter(new_chunk_ids(sum(len(doc.chunks) for doc in prepared.documents)))
+    for doc in prepared.documents:
+        hand_over()  # a document's rows at a time, then a waiting retrieval goes first
+        for index, (text, digest) in enumerate(zip(doc.chunks, doc.chunk_hashes, strict=True)):
+            chunk = PlannedChunk(
+                chunk_id=next(fresh),
+                document_id=doc.id,
+                position=index,
+                text=text,
+                content_hash=digest,
+                vector=doc.vectors[index] if doc.vectors is not None else None,
+                sparse=doc.sparse[index] if doc.sparse is not None else None,
+            )
+            draft.planned.append(chunk)
+            draft.rows.append(
+                dict(
+                    chunk_id=chunk.chunk_id,
+                    snapshot_id=draft.snapshot_id,
+                    source_id=source_id,
+                    document_id=doc.id,
+                    position=index,
+                    text=text,
+                    content_hash=digest,
+                    point_id=chunk.chunk_id,  # a new point, named as its first chunk row
+                )
+            )
+    return draft
+
+
 def _reserve(
-    session: Session, source: Source, prepared: PreparedSnapshot, now: datetime, dense_size: int | None
+    session: Session, source: Source, prepared: PreparedSnapshot, now: datetime, dense_size: int | None,
+    draft: _Draft,
 ) -> tuple[Snapshot, int | None, Reservation]:
     snapshot = Snapshot(
-        id=new_snapshot_id(),
+        id=draft.snapshot_id,
         source_id=source.id,
         version=prepared.version,
         state=SnapshotState.INGESTING,
@@ -250,17 +307,16 @@ def _reserve(
         session.flush()
     except IntegrityError as exc:
         raise Conflict(f"a publish of source {source_id!r} is already in progress; retry when it ends") from exc
-    plan = Reservation()
+    plan = Reservation(planned=draft.planned, rows=draft.rows)
     documents = []
     kept = {doc.id for doc in prepared.kept}
     # The base is the active snapshot, read under the source's lock (begin checked prepared.base_id).
     copied = [row for row in session.connection().execute(_BASE_CHUNKS, {"base": prepared.base_id})
               if row.document_id in kept] if kept else []
-    fresh = iter(new_chunk_ids(len(copied) + sum(len(doc.chunks) for doc in prepared.documents)))
-    for row in copied:
+    for row, chunk_id in zip(copied, new_chunk_ids(len(copied)), strict=True):
         # Under a new chunk id, without the text: it stays where it is stored, in the row that first held the
         # point (models.sources.chunk_text).
-        plan.copies.append({"chunk_id": next(fresh), "snapshot_id": snapshot.id, "source_id": source_id,
+        plan.copies.append({"chunk_id": chunk_id, "snapshot_id": snapshot.id, "source_id": source_id,
                             "document_id": row.document_id, "position": row.position, "text": None,
                             "content_hash": row.content_hash, "point_id": row.point_id})
         plan.kept_points.append(row.point_id)
@@ -278,28 +334,6 @@ def _reserve(
                 sent_hash=doc.sent_hash,
             )
         )
-        for index, (text, digest) in enumerate(zip(doc.chunks, doc.chunk_hashes, strict=True)):
-            chunk = PlannedChunk(
-                chunk_id=next(fresh),
-                document_id=doc.id,
-                position=index,
-                text=text,
-                content_hash=digest,
-                vector=doc.vectors[index] if doc.vectors is not None else None,
-            )
-            plan.planned.append(chunk)
-            plan.rows.append(
-                dict(
-                    chunk_id=chunk.chunk_id,
-                    snapshot_id=snapshot.id,
-                    source_id=source_id,
-                    document_id=doc.id,
-                    position=index,
-                    text=text,
-                    content_hash=digest,
-                    point_id=chunk.chunk_id,  # a new point, named as its first chunk row
-                )
-            )
     session.execute(_DOCUMENTS.insert(), [_columns(Document, d) for d in documents])
     if plan.fits_reservation:
         if plan.rows or plan.copies:

@@ -93,6 +93,7 @@ def test_a_publish_that_fails_midway_on_a_full_disk_does_not_block_the_next_one(
     """The chunk rows do not fit, and neither does marking the snapshot failed: the next publish of the
     source, once there is room, must not meet a 409 "publish already in progress"."""
     # A snapshot this small writes its chunk rows with its reservation; here they follow it, as a large one's do.
+    monkeypatch.setattr(publishing, "RESERVATION_ROWS", 0)
     monkeypatch.setattr(publishing, "CHUNK_ROWS_PER_TRANSACTION", 1)
     register(admin, "refund-policy")
     publish(admin, "refund-policy", _documents(30)["documents"])

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 
 from freshness.sources import publish as publishing
+from freshness.sources import worker
 from tests.conftest import publish, register
 
 DOCS = [{"id": "refunds.md", "chunks": ["Refunds take 14 days.", "Store credit is instant."],
@@ -27,15 +28,15 @@ def refunds(support):
 
 @pytest.fixture
 def prepared(monkeypatch) -> list[int]:
-    """Counts the bodies `prepare` cuts and checks."""
+    """Counts the bodies `prepare` cuts and checks (these small ones in the service's process)."""
     calls: list[int] = []
-    real = publishing.prepare
+    real = worker.prepare
 
     def counting(body, settings, now, *rest):
         calls.append(len(body.documents))
         return real(body, settings, now, *rest)
 
-    monkeypatch.setattr(publishing, "prepare", counting)
+    monkeypatch.setattr(worker, "prepare", counting)
     return calls
 
 
