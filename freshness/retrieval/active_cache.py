@@ -123,23 +123,37 @@ class ActiveCache:
 
     def current(self, session: Session | Connection) -> Serving:
         """The active set as the caller's transaction sees it (the copy kept, or read again if the token
-        moved), with the serving sequence number and the publishes in progress read in the same statement."""
+        moved), with the serving sequence number and the publishes in progress read in the same statement.
+
+        Rows read again are kept only if the token is still the same afterwards: on PostgreSQL each
+        statement of a read-committed transaction may see later commits, and an activation committed
+        between the two reads would pair its snapshot with a sequence number and publishes in progress
+        from before it (the search would leave out the points the snapshot wrote)."""
         conn = session if isinstance(session, Connection) else session.connection()
-        token: str | None = None
-        seq = 0
-        hidden: list[str] = []
-        for key, value in conn.exec_driver_sql(_token_sql(conn.dialect)):
-            if key == SERVING_KEY:
-                token = value
-            elif key == SERVING_SEQ_KEY:
-                seq = int(value)
-            else:
-                hidden.append(value)
-        held = self._held
-        if held is None or held.token != token:
-            held = ActiveSet(token, {row.source_id: row for row in map(_active, conn.execute(_ROWS))})
-            self._held = held  # a newer token than another thread's is no matter: each read compares again
-        return Serving(held, seq, tuple(hidden))
+        while True:
+            token, seq, hidden = _serving_state(conn)
+            held = self._held
+            if held is not None and held.token == token:
+                return Serving(held, seq, hidden)
+            fresh = ActiveSet(token, {row.source_id: row for row in map(_active, conn.execute(_ROWS))})
+            if _serving_state(conn)[0] == token:
+                self._held = fresh  # a newer token than another thread's is no matter: each read compares again
+                return Serving(fresh, seq, hidden)
+
+
+def _serving_state(conn: Connection) -> tuple[str | None, int, tuple[str, ...]]:
+    """The serving token, the serving sequence number and the snapshots being published, in one statement."""
+    token: str | None = None
+    seq = 0
+    hidden: list[str] = []
+    for key, value in conn.exec_driver_sql(_token_sql(conn.dialect)):
+        if key == SERVING_KEY:
+            token = value
+        elif key == SERVING_SEQ_KEY:
+            seq = int(value)
+        else:
+            hidden.append(value)
+    return token, seq, tuple(hidden)
 
 
 def _active(row: Any) -> ActiveSnapshot:

@@ -143,8 +143,18 @@ def answer(runtime: Runtime, session: Session | Connection, body: RetrieveReques
     now = runtime.clock.now()
     serving = runtime.active.current(session)
     active = active_snapshots(serving.active, task, body, among)
-    ranked = _ranked(_search(runtime, body, task, serving, dense_size), active) if active else []
-    decision, rows = _decide_with_texts(session, task, policy, ranked, body.top_k, now)
+    depth = scan_limit(body.top_k)
+    while True:
+        hits = _search(runtime, body, task, serving, dense_size, depth) if active else []
+        ranked = _ranked(hits, active)
+        decision, rows, lost = _decide_with_texts(session, task, policy, ranked, body.top_k, now)
+        # Points no active snapshot serves that carry no dead mark yet (between an activation's commit and its
+        # marks, or when marking failed until reconciliation) pass the store's filter: the search is made
+        # again deeper, so that they do not take the places of chunks the active snapshots serve.
+        unserved = len(hits) - len(ranked) + lost
+        if not unserved or len(hits) < depth or depth >= DEEPEST * scan_limit(body.top_k):
+            break
+        depth *= 2
     served = [
         Served(_result(rank, judged.candidate, judged.verdict, rows[judged.candidate.hit.id]), judged.candidate,
                judged.verdict)
@@ -164,6 +174,9 @@ def answer(runtime: Runtime, session: Session | Connection, body: RetrieveReques
     return Answer(response, served, withheld)
 
 
+DEEPEST = 8  # a search made again deeper goes to at most this many times its usual depth
+
+
 def _ranked(hits: list[Hit], active: Mapping[str, ActiveSnapshot]) -> list[Candidate]:
     """The hits in ranking order, each with the facts of its source and of that source's active snapshot.
     A hit of a source with no snapshot active now is no candidate, and one that the active snapshot does not
@@ -177,14 +190,14 @@ def _ranked(hits: list[Hit], active: Mapping[str, ActiveSnapshot]) -> list[Candi
 
 
 def _decide_with_texts(session: Session | Connection, task: TaskClass, policy: Policy, ranked: list[Candidate],
-                       top_k: int, now: datetime) -> tuple[Decision[Candidate], dict]:
+                       top_k: int, now: datetime) -> tuple[Decision[Candidate], dict, int]:
     """The decision, and the chunk rows, in the snapshot each was judged in, of the chunks it serves and
     withholds (one statement: a withheld chunk's text is read and not used, which costs less than a second
     statement).
 
     A chunk whose row is missing from its snapshot (the store and the database disagree until
     reconciled) is no candidate: the rules decide again without it, so the next passing chunk takes
-    its place."""
+    its place. Returns the decision, the rows, and how many chunks were dropped so."""
     rows: dict = {}
     lost: set[str] = set()
     while True:
@@ -195,12 +208,12 @@ def _decide_with_texts(session: Session | Connection, task: TaskClass, policy: P
             rows.update(_chunk_rows(session, wanted))
         missing = {j.candidate.hit.id for j in (*decision.served, *decision.rejected) if j.candidate.hit.id not in rows}
         if not missing:
-            return decision, rows
+            return decision, rows, len(lost)
         lost |= missing
 
 
-def _search(runtime: Runtime, body: RetrieveRequest, task: TaskClass, serving: Serving,
-            dense_size: int | None) -> list[Hit]:
+def _search(runtime: Runtime, body: RetrieveRequest, task: TaskClass, serving: Serving, dense_size: int | None,
+            depth: int) -> list[Hit]:
     sparse = bm25_query(body.query)
     dense = body.vector
     if dense is None and runtime.embedder is not None and dense_size is not None:
@@ -220,7 +233,7 @@ def _search(runtime: Runtime, body: RetrieveRequest, task: TaskClass, serving: S
         source_classes=classes,
         tags=list(filters.tags) if filters else [],
     )
-    return runtime.store.search(sparse if sparse.indices else None, dense, where, scan_limit(body.top_k))
+    return runtime.store.search(sparse if sparse.indices else None, dense, where, depth)
 
 
 def _result(rank: int, candidate: Candidate, verdict: Verdict, chunk: Row[Any]) -> Result:

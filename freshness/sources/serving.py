@@ -17,8 +17,10 @@ So a search finds the same points whatever its timing against an activation:
 - after it commits, under the source's lock again, the points the previous snapshot served that the new
   one does not are marked dead from the activation's number: retrievals that read the active set before
   the commit do not leave them out.
-A mark that a crash kept from being written leaves points that searches find and retrieval drops, until
-reconciliation marks them (`mark_unserved`).
+A mark that was not written (a crash between commit and marking, a store that did not answer, a retire in
+a process that does not hold the store) leaves points that searches find and retrieval drops, until
+reconciliation marks them (`mark_unserved`). So that they do not take the places of the chunks the
+active snapshots serve, a retrieval that drops any searches again deeper (retrieval.answer).
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ def step_down(session: Session, store: VectorStore, done: StepDown) -> int:
 
 def finish(sessions: sessionmaker[Session], store: VectorStore, done: StepDown | None) -> None:
     """`step_down` once the change has committed. The change stands whatever happens here: a failure only
-    leaves points that searches find and retrieval drops, until reconciliation marks them."""
+    leaves points that searches find and retrieval drops (searching again deeper), until reconciliation
+    marks them."""
     if done is None:
         return
     try:
