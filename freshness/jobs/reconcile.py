@@ -26,7 +26,7 @@ from freshness.sources.lifecycle import point_payload
 from freshness.sources.service import get_source
 from freshness.sources.serving import mark_unserved
 from freshness.vectorstore import ChunkPoint
-from freshness.vectorstore.base import WRITTEN_BY
+from freshness.vectorstore.base import WRITTEN_BY, all_payloads
 from freshness.vectorstore.embedders import bm25_document
 
 log = logging.getLogger("freshness.reconcile")
@@ -69,14 +69,7 @@ def _repair(session: Session, runtime: Runtime, source_id: str, snapshot_id: str
 
 def reconcile(runtime: Runtime, keep_alive: Callable[[], None] = lambda: None) -> dict[str, int]:
     store = runtime.store
-    points: dict[str, dict[str, Any]] = {}
-    offset: str | None = None
-    while True:
-        rows, offset = store.scroll_ids(offset, PAGE)
-        points.update(rows)
-        keep_alive()
-        if offset is None:
-            break
+    points = all_payloads(store, PAGE, keep_alive)
 
     with session_scope(runtime.sessions) as session:
         named = set(session.scalars(

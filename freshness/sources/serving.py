@@ -38,7 +38,7 @@ from freshness.models import Chunk, ServiceState, Snapshot, SnapshotState, Sourc
 from freshness.retrieval.active_cache import SERVING_SEQ_KEY
 from freshness.runtime import settle_state_value
 from freshness.vectorstore import VectorStore
-from freshness.vectorstore.base import DEAD_FROM
+from freshness.vectorstore.base import DEAD_FROM, all_payloads
 
 log = logging.getLogger("freshness.serving")
 _STATE = cast(Table, ServiceState.__table__)
@@ -181,13 +181,7 @@ def mark_unserved(session: Session, store: VectorStore, points: dict[str, dict[s
 def mark_store(sessions: sessionmaker[Session], store: VectorStore, page: int = 1_000) -> int:
     """A store written before points were marked: every point no active snapshot serves is marked, then the
     mark is indexed (a marking cut short is done again at the next start). Returns how many were marked."""
-    points: dict[str, dict[str, Any]] = {}
-    offset: str | None = None
-    while True:
-        rows, offset = store.scroll_ids(offset, page)
-        points.update(rows)
-        if offset is None:
-            break
+    points = all_payloads(store, page)
     _, marked = transaction(sessions, lambda session: mark_unserved(session, store, points))
     store.index_dead()
     if marked:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -109,3 +110,16 @@ class VectorStore(Protocol):
     def ping(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+def all_payloads(store: VectorStore, page: int = 1_000,
+                 after_page: Callable[[], None] = lambda: None) -> dict[str, dict[str, Any]]:
+    """Every point of the store, id -> payload, read a page at a time (`after_page` runs after each)."""
+    points: dict[str, dict[str, Any]] = {}
+    offset: str | None = None
+    while True:
+        rows, offset = store.scroll_ids(offset, page)
+        points.update(rows)
+        after_page()
+        if offset is None:
+            return points
