@@ -22,7 +22,7 @@ from freshness.auth.keys import Principal
 from freshness.db import session_scope
 from freshness.retrieval.schemas import RetrieveRequest
 from freshness.retrieval.service import retrieve
-from freshness.runtime import Runtime
+from freshness.runtime import Runtime, freeze_heap
 from freshness.sources.publish import publish
 from freshness.sources.schemas import PublishRequest, SourceCreate
 from freshness.sources.service import register_source
@@ -66,6 +66,7 @@ def publish_under_load(runtime: Runtime, corpus: Corpus, principal: Principal, r
     body = PublishRequest(documents=documents, version="v1", captured_at=runtime.clock.now() - spec.age)
     queries = list(corpus.queries(200, salt=11))
     outcome: dict = {}
+    freeze_heap()  # as `serve` does once started
 
     def run() -> None:
         started = time.perf_counter()

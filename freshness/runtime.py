@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
 from dataclasses import dataclass, field
 
@@ -129,3 +130,14 @@ def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorSt
     )
     runtime.metrics.watch_sources(sessions, lambda: runtime.policy.current, clock)
     return runtime
+
+
+def freeze_heap() -> None:
+    """Move every object alive now out of the garbage collector's reach, once the service has started.
+
+    What a long-running process holds from its start (modules, the app, the runtime) never becomes garbage,
+    yet each full collection walks all of it with every thread stopped: while a large publish allocates,
+    that was a pause of up to about 100 ms in a retrieval. Frozen objects are no longer walked (they are not
+    freed either, which for these costs nothing)."""
+    gc.collect()
+    gc.freeze()

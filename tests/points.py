@@ -14,4 +14,4 @@ def points_held(runtime: Runtime, snapshot_id: str) -> int:
     """How many of the points the snapshot's chunk rows name are in the store."""
     with session_scope(runtime.sessions) as session:
         named = sorted(set(session.scalars(select(Chunk.point_id).where(Chunk.snapshot_id == snapshot_id))))
-    return len(runtime.store.present(named))
+    return runtime.store.held(set(named))

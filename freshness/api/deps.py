@@ -16,7 +16,7 @@ A handler's signature says what it touches:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
@@ -62,10 +62,13 @@ async def authenticated(connection: ASGIConnection, _: BaseRouteHandler) -> None
     connection.scope.setdefault("state", {})[PRINCIPAL] = principal
 
 
-def allow(*roles: Role) -> Callable[[ASGIConnection, BaseRouteHandler], None]:
-    """A guard that lets the given roles, and admins, through; it runs after `authenticated`."""
+def allow(*roles: Role) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
+    """A guard that lets the given roles, and admins, through; it runs after `authenticated`.
 
-    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    A coroutine although it never awaits: Litestar runs a plain function guard on a worker thread, a thread
+    hop there and back on every request for a check of one field."""
+
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         require_role(connection.scope["state"][PRINCIPAL], *roles)
 
     guard.__name__ = f"allow_{'_'.join(r.value for r in roles) or 'admin'}"

@@ -81,9 +81,10 @@ class _SearchOperation(_AuditOperation):
                 type=OpenAPIType.STRING, description=f"format=csv: a header line, then {', '.join(CSV_COLUMNS)}"))
 
 
-def _declared_query_only(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def _declared_query_only(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """Refuse a query parameter the handler does not declare (with `QueryParameter`): a misspelt filter
-    would widen the search without a word. A guard, so that a caller without a valid key learns only that."""
+    would widen the search without a word. A guard, so that a caller without a valid key learns only that
+    (a coroutine, so that Litestar runs it in place rather than on a worker thread)."""
     known = {field.kwarg_definition.name or name
              for name, field in handler.parsed_fn_signature.parameters.items()
              if isinstance(field.kwarg_definition, QueryParameter)}

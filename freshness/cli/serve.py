@@ -33,7 +33,7 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, no_migrate: bo
     from freshness.app import create_app
     from freshness.auth.keys import bootstrap_admin_key, ensure_admin_key
     from freshness.db import session_scope
-    from freshness.runtime import open_runtime
+    from freshness.runtime import freeze_heap, open_runtime
     from freshness.settings import with_overrides
 
     settings = read_settings()
@@ -50,6 +50,7 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, no_migrate: bo
                   "It is shown once:")
         out.print(key, highlight=False)
     app = create_app(settings, runtime=runtime)
+    freeze_heap()
     try:
         uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
                     access_log=settings.access_log)

@@ -65,9 +65,10 @@ def check_kept(runtime: Runtime, kept_points: list[str]) -> None:
     """The points of the kept documents, which the new snapshot shares, must be in the store."""
     if not kept_points:
         return
-    held = runtime.store.present(kept_points)
-    if len(held) != len(set(kept_points)):
-        raise Unavailable(f"the store holds {len(held)} points of the {len(set(kept_points))} chunks of the unchanged"
+    named = set(kept_points)
+    held = runtime.store.held(named)
+    if held != len(named):
+        raise Unavailable(f"the store holds {held} points of the {len(named)} chunks of the unchanged"
                           " documents; run `freshness jobs run reconcile`, then publish again")
 
 

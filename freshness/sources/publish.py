@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import BigInteger, ColumnElement, Insert, String, Table, bindparam, func, insert, null, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,13 +40,14 @@ from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
 from freshness.db import Base, read_scope, transaction
 from freshness.errors import Conflict, InvalidInput
-from freshness.ids import new_chunk_ids, new_snapshot_id
+from freshness.ids import chunk_id_block, new_chunk_ids, new_snapshot_id
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
 from freshness.sources import lifecycle, serving
 from freshness.sources.indexing import PlannedChunk, Progress, check_kept, index_chunks
 from freshness.sources.prepare import (
     KnownDocument,
+    PreparedDocument,
     PreparedSnapshot,
     check_envelope,
     encode_documents,
@@ -80,26 +82,75 @@ _ACTIVE_DOCUMENTS = (
     .select_from(_DOCUMENTS.join(Source.__table__, Source.active_snapshot_id == _DOCUMENTS.c.snapshot_id))
     .where(Source.id == bindparam("source_id"))
 )
-_BASE_CHUNKS = (
-    select(_CHUNKS.c.document_id, _CHUNKS.c.position, _CHUNKS.c.content_hash, _CHUNKS.c.point_id)
-    .where(_CHUNKS.c.snapshot_id == bindparam("base"))
-)
 
 
 @dataclass
 class Reservation:
     """What the reserve step decided: the rows to write and the points to write or share."""
 
+    snapshot_id: str = ""
     planned: list[PlannedChunk] = field(default_factory=list)  # chunks of changed documents: new points
     rows: list[dict] = field(default_factory=list)  # their chunk rows
-    copies: list[dict] = field(default_factory=list)  # kept documents' chunk rows, copied from the base
-    kept_points: list[str] = field(default_factory=list)  # the points those rows name
+    base_id: str | None = None  # the snapshot the kept documents' chunk rows are copied from
+    # The kept documents, a group to each statement that copies their chunk rows, and how many rows those are.
+    copies: list[list[str]] = field(default_factory=list)
+    copy_rows: int = 0
+    copy_ids: tuple[str, int] = ("", 0)  # the copies' chunk ids, as ids.chunk_id_block gives them
+    kept_points: list[str] = field(default_factory=list)  # the points the copied rows name, once copied
 
     @property
     def fits_reservation(self) -> bool:
         """Few enough rows to write in the reserving transaction: they hold the write lock no longer than a
         retrieval's record takes, and save two commits."""
-        return len(self.rows) + len(self.copies) <= RESERVATION_ROWS
+        return len(self.rows) + self.copy_rows <= RESERVATION_ROWS
+
+    def copy(self, session: Session, documents: list[str]) -> list[str]:
+        """Copies the kept `documents`' chunk rows from the base in one statement, the database making their
+        chunk ids (after those of the rows copied so far), and gives the points the rows name. The caller adds
+        those to `kept_points` once the copy commits, so that a transaction run again copies the same."""
+        prefix, low = self.copy_ids
+        values = {"prefix": prefix, "low": low + len(self.kept_points), "snapshot": self.snapshot_id,
+                  "base": self.base_id, "documents": documents}
+        return list(session.execute(_copy_statement(session.get_bind().dialect.name), values).scalars())
+
+
+def _copy_statement(dialect: str) -> Insert:
+    """INSERT ... SELECT of kept chunk rows: under new chunk ids (the prefix, then `low` plus the row's number
+    as the last 12 hex digits of a UUID), without their text (it stays in the row that holds the point)."""
+    statement = _COPY_STATEMENTS.get(dialect)
+    if statement is None:
+        number = sql_cast(bindparam("low", type_=BigInteger) + func.row_number().over(
+            order_by=(_CHUNKS.c.document_id, _CHUNKS.c.position)), BigInteger)
+        hex12: ColumnElement[str] = (func.lpad(func.to_hex(number), 12, "0", type_=String) if dialect == "postgresql"
+                                     else func.printf("%012x", number, type_=String))
+        rows = select(
+            bindparam("prefix", type_=String) + hex12, bindparam("snapshot", type_=String), _CHUNKS.c.source_id,
+            _CHUNKS.c.document_id, _CHUNKS.c.position, null(), _CHUNKS.c.content_hash, _CHUNKS.c.point_id,
+        ).where(_CHUNKS.c.snapshot_id == bindparam("base"),
+                _CHUNKS.c.document_id.in_(bindparam("documents", expanding=True)))
+        columns = ["chunk_id", "snapshot_id", "source_id", "document_id", "position", "text", "content_hash",
+                   "point_id"]
+        statement = _COPY_STATEMENTS.setdefault(
+            dialect, insert(_CHUNKS).from_select(columns, rows).returning(_CHUNKS.c.point_id))
+    return statement
+
+
+_COPY_STATEMENTS: dict[str, Insert] = {}
+
+
+def _copy_groups(documents: list[PreparedDocument], rows: int) -> list[list[str]]:
+    """The kept documents with chunks, in groups of about `rows` chunk rows (one statement copies a group)."""
+    groups: list[list[str]] = []
+    size = rows
+    for doc in documents:
+        if not doc.chunk_count:
+            continue
+        if size >= rows:
+            groups.append([])
+            size = 0
+        groups[-1].append(doc.id)
+        size += doc.chunk_count
+    return groups
 
 
 def publish(
@@ -204,9 +255,9 @@ def _write_chunk_rows(runtime: Runtime, plan: Reservation) -> None:
         rows = plan.rows[start : start + CHUNK_ROWS_PER_TRANSACTION]
         # ignore[misc] below: mypy cannot type a lambda that has a default argument
         transaction(runtime.sessions, lambda session, rows=rows: session.execute(_CHUNKS.insert(), rows))  # type: ignore[misc]
-    for start in range(0, len(plan.copies), CHUNK_ROWS_PER_TRANSACTION):
-        copies = plan.copies[start : start + CHUNK_ROWS_PER_TRANSACTION]
-        transaction(runtime.sessions, lambda session, copies=copies: session.execute(_CHUNKS.insert(), copies))  # type: ignore[misc]
+    for group in plan.copies:
+        points = transaction(runtime.sessions, lambda session, group=group: plan.copy(session, group))  # type: ignore[misc]
+        plan.kept_points += points
 
 
 class _NotSentBefore(Exception):
@@ -307,19 +358,14 @@ def _reserve(
         session.flush()
     except IntegrityError as exc:
         raise Conflict(f"a publish of source {source_id!r} is already in progress; retry when it ends") from exc
-    plan = Reservation(planned=draft.planned, rows=draft.rows)
+    # The base is the active snapshot, read under the source's lock (begin checked prepared.base_id); the kept
+    # documents' rows are copied from it in the database (chunk rows are never deleted, so also later).
+    kept = prepared.kept
+    copy_rows = sum(doc.chunk_count for doc in kept)
+    plan = Reservation(snapshot_id=snapshot.id, planned=draft.planned, rows=draft.rows, base_id=prepared.base_id,
+                       copy_rows=copy_rows, copy_ids=chunk_id_block(copy_rows))
+    plan.copies = _copy_groups(kept, RESERVATION_ROWS if plan.fits_reservation else CHUNK_ROWS_PER_TRANSACTION)
     documents = []
-    kept = {doc.id for doc in prepared.kept}
-    # The base is the active snapshot, read under the source's lock (begin checked prepared.base_id).
-    copied = [row for row in session.connection().execute(_BASE_CHUNKS, {"base": prepared.base_id})
-              if row.document_id in kept] if kept else []
-    for row, chunk_id in zip(copied, new_chunk_ids(len(copied)), strict=True):
-        # Under a new chunk id, without the text: it stays where it is stored, in the row that first held the
-        # point (models.sources.chunk_text).
-        plan.copies.append({"chunk_id": chunk_id, "snapshot_id": snapshot.id, "source_id": source_id,
-                            "document_id": row.document_id, "position": row.position, "text": None,
-                            "content_hash": row.content_hash, "point_id": row.point_id})
-        plan.kept_points.append(row.point_id)
     for position, doc in enumerate(prepared.documents):
         documents.append(
             dict(
@@ -336,8 +382,11 @@ def _reserve(
         )
     session.execute(_DOCUMENTS.insert(), [_columns(Document, d) for d in documents])
     if plan.fits_reservation:
-        if plan.rows or plan.copies:
-            session.execute(_CHUNKS.insert(), plan.rows + plan.copies)
+        if plan.rows:
+            session.execute(_CHUNKS.insert(), plan.rows)
+        # One group at most (RESERVATION_ROWS); the reservation's transaction is not run again once it returns.
+        for group in plan.copies:
+            plan.kept_points += plan.copy(session, group)
     return snapshot, dense_size, plan
 
 

@@ -70,8 +70,8 @@ class VectorStore(Protocol):
     def delete_written_by(self, snapshot_id: str) -> None:
         """Delete the points this snapshot's publish wrote (not those it shares with earlier snapshots)."""
 
-    def present(self, ids: list[str]) -> set[str]:
-        """Those of these points that the store holds."""
+    def held(self, ids: set[str]) -> int:
+        """How many of these points the store holds (a count: no point is read)."""
         ...
 
     def mark_dead(self, ids: list[str], seq: int) -> None:

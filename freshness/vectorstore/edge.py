@@ -127,12 +127,11 @@ class EdgeStore:
             self.shard.update(qe.UpdateOperation.set_payload_by_filter(_match("source_id", [source_id]), payload))
 
     # -- reads ----------------------------------------------------------------------------------
-    def present(self, ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(ids), MARK_SLICE * 4):
-            some: list[Any] = ids[start : start + MARK_SLICE * 4]
-            found.update(_uuid_str(r.id) for r in self.shard.retrieve(some, with_payload=False, with_vector=False))
-        return found
+    def held(self, ids: set[str]) -> int:
+        if not ids:
+            return 0
+        request = qe.CountRequest(exact=True, filter=qe.Filter(must=[qe.HasIdCondition(cast(set[Any], ids))]))
+        return self.shard.count(request)
 
     def vectors(self, ids: list[str]) -> dict[str, tuple[SparseVec, list[float] | None]]:
         if not ids:

@@ -87,11 +87,11 @@ class ServerStore:
     def delete_written_by(self, snapshot_id: str) -> None:
         self.client.delete(self.collection, qm.FilterSelector(filter=_match(WRITTEN_BY, [snapshot_id])), wait=True)
 
-    def present(self, ids: list[str]) -> set[str]:
+    def held(self, ids: set[str]) -> int:
         if not ids:
-            return set()
-        return {str(r.id) for r in self.client.retrieve(self.collection, list(ids), with_payload=False,
-                                                         with_vectors=False)}
+            return 0
+        where = qm.Filter(must=[qm.HasIdCondition(has_id=list(ids))])
+        return self.client.count(self.collection, count_filter=where, exact=True).count
 
     def mark_dead(self, ids: list[str], seq: int) -> None:
         if ids:

@@ -174,8 +174,8 @@ def test_deleting_a_snapshot_removes_its_points_and_nothing_else(filled: VectorS
 
 
 def test_present_names_the_points_the_store_holds(filled: VectorStore) -> None:
-    assert filled.present([chunk_id("espresso"), chunk_id("never-stored")]) == {chunk_id("espresso")}
-    assert filled.present([]) == set()
+    assert filled.held({chunk_id("espresso"), chunk_id("never-stored")}) == 1
+    assert filled.held(set()) == 0
 
 
 def test_the_dead_mark_is_indexed_once(tmp_path: Path) -> None:
