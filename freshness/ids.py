@@ -33,10 +33,11 @@ def new_chunk_ids(count: int) -> list[str]:
 
 
 def chunk_id_block(count: int) -> tuple[str, int]:
-    """`count` chunk ids as a fixed prefix and a first 48-bit value: id i is the prefix, then `low + i` as
-    12 hex digits, the last group of a UUID. The prefix holds the milliseconds and 32 random bits; `low` is
-    random too, with room left for `count` values, so that the prefix never carries. The database can make
-    the ids of a block itself (sources.publish copies a kept document's chunk rows so)."""
+    """`count` chunk ids as a fixed prefix and a 48-bit start: each id is the prefix, then a number from `low`
+    to `low + count` as 12 hex digits, the last group of a UUID. The prefix holds the milliseconds and 32
+    random bits; `low` is random too, with room left above it for `count` values, so that the prefix never
+    carries. The database can make the ids of a block itself (sources.publish copies a kept document's chunk
+    rows so, numbering them from `low + 1`)."""
     high = (time.time_ns() // 1_000_000) << 32 | int.from_bytes(os.urandom(4), "big")
     low = int.from_bytes(os.urandom(6), "big") % (_LOW_VALUES - count)
     return str(uuid.UUID(int=(high << 48) & _UUID_BITS))[:CHUNK_ID_PREFIX], low

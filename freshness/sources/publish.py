@@ -38,8 +38,8 @@ from sqlalchemy.orm import Session
 
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
-from freshness.db import Base, read_scope, transaction
-from freshness.errors import Conflict, InvalidInput
+from freshness.db import read_scope, transaction
+from freshness.errors import Conflict, InvalidInput, Unavailable
 from freshness.ids import chunk_id_block, new_chunk_ids, new_snapshot_id
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
@@ -222,11 +222,17 @@ def publish(
         if dense_size is not None:
             # Only now that the size is committed: a refused publish must not leave the store set up for it.
             runtime.store.ensure_dense(dense_size)
+        if len(plan.kept_points) != plan.copy_rows:
+            # The base's chunk rows and its documents' chunk counts disagree: refused rather than serve a
+            # snapshot with chunks missing.
+            raise Unavailable(f"copied {len(plan.kept_points)} chunk rows of the unchanged documents from snapshot"
+                              f" {plan.base_id}, whose documents count {plan.copy_rows}; send every document"
+                              " changed, or activate another snapshot, and publish again")
         embedded, reused = index_chunks(runtime, source, snapshot, plan.planned, dense_size, progress)
         check_kept(runtime, plan.kept_points)
         reused += len(plan.kept_points)
         snapshot, done = transaction(runtime.sessions, lambda session: _activate_new(
-            session, runtime, reserved_id, source_id, embedded, reused, started, sent))
+            session, runtime, reserved_id, source_id, embedded, reused, started, sent, plan.base_id))
     except BaseException as exc:
         fail_publish(runtime, reserved_id, exc)
         raise
@@ -367,20 +373,12 @@ def _reserve(
     plan.copies = _copy_groups(kept, RESERVATION_ROWS if plan.fits_reservation else CHUNK_ROWS_PER_TRANSACTION)
     documents = []
     for position, doc in enumerate(prepared.documents):
-        documents.append(
-            dict(
-                snapshot_id=snapshot.id,
-                document_id=doc.id,
-                position=position,
-                title=doc.title,
-                uri=doc.uri,
-                metadata_=doc.metadata,
-                content_hash=doc.content_hash,
-                chunk_count=doc.chunk_count,
-                sent_hash=doc.sent_hash,
-            )
-        )
-    session.execute(_DOCUMENTS.insert(), [_columns(Document, d) for d in documents])
+        # Keyed by column name: `metadata_` is stored as `metadata`.
+        documents.append({"snapshot_id": snapshot.id, "document_id": doc.id, "position": position,
+                          "title": doc.title, "uri": doc.uri, "metadata": doc.metadata,
+                          "content_hash": doc.content_hash, "chunk_count": doc.chunk_count,
+                          "sent_hash": doc.sent_hash})
+    session.execute(_DOCUMENTS.insert(), documents)
     if plan.fits_reservation:
         if plan.rows:
             session.execute(_CHUNKS.insert(), plan.rows)
@@ -390,19 +388,15 @@ def _reserve(
     return snapshot, dense_size, plan
 
 
-def _columns(model: type[Base], row: dict) -> dict:
-    """Attribute names to column names (metadata_ is stored as `metadata`)."""
-    return {model.__mapper__.attrs[key].columns[0].name: value for key, value in row.items()}
-
-
 def _activate_new(
     session: Session, runtime: Runtime, snapshot_id: str, source_id: str, embedded: int, reused: int, started: float,
-    sent: str,
+    sent: str, built_on: str | None,
 ) -> tuple[Snapshot, serving.StepDown]:
     source = get_source(session, source_id, for_update=True)
     previous = source.active_snapshot_id
     snapshot = lifecycle.activate_new(session, source, session.get_one(Snapshot, snapshot_id), runtime.clock.now())
-    done = serving.take_over(session, runtime.store, source_id, previous, snapshot_id, published=True)
+    done = serving.take_over(session, runtime.store, source_id, previous, snapshot_id, published=True,
+                             built_on=built_on)
     snapshot.stats = {"chunks_embedded": embedded, "chunks_reused": reused, "duration_ms": _ms(started),
                       FINGERPRINT: sent}
     return snapshot, done

@@ -91,13 +91,15 @@ def _except_statement(copied_only: bool, others: int) -> Any:
 
 
 def take_over(session: Session, store: VectorStore, source_id: str, previous: str | None,
-              snapshot_id: str, published: bool) -> StepDown:
+              snapshot_id: str, published: bool, built_on: str | None = None) -> StepDown:
     """Call in the transaction that made `snapshot_id` the active snapshot of the source instead of `previous`,
     with the source locked, before it commits: the points it serves that the previous one did not serve
     lose their dead mark, and the activation takes its number.
 
-    `published`: the snapshot's publish ends here, so the points it wrote itself were never marked."""
-    if previous != snapshot_id:
+    `published`: the snapshot's publish ends here, so the points it wrote itself were never marked.
+    `built_on`: the snapshot the publish copied its kept documents' rows from. When that is `previous`, every
+    point it shares was served until now, so none has a mark to lose and nothing is read."""
+    if previous != snapshot_id and not (published and built_on is not None and built_on == previous):
         revived = _only_in(session, snapshot_id, [previous], copied_only=published)
         if revived:
             store.mark_served(revived)
@@ -110,13 +112,18 @@ def stop(session: Session, source_id: str, previous: str | None) -> StepDown:
 
 
 def _next_seq(session: Session) -> int:
-    settle_state_value(session, SERVING_SEQ_KEY, "0")
-    seq = session.connection().scalar(
-        update(_STATE).where(_STATE.c.key == SERVING_SEQ_KEY)
-        .values(value=sql_cast(sql_cast(_STATE.c.value, Integer) + 1, String))
-        .returning(_STATE.c.value)
-    )
+    seq = session.connection().scalar(_NEXT_SEQ)
+    if seq is None:  # the first activation ever: the row is made first
+        settle_state_value(session, SERVING_SEQ_KEY, "0")
+        seq = session.connection().scalar(_NEXT_SEQ)
     return int(seq)
+
+
+_NEXT_SEQ = (
+    update(_STATE).where(_STATE.c.key == SERVING_SEQ_KEY)
+    .values(value=sql_cast(sql_cast(_STATE.c.value, Integer) + 1, String))
+    .returning(_STATE.c.value)
+)
 
 
 def step_down(session: Session, store: VectorStore, done: StepDown) -> int:

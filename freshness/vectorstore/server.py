@@ -21,6 +21,8 @@ from freshness.vectorstore.base import (
     SparseVec,
 )
 
+HELD_SLICE = 1_024  # ids one count request names
+
 
 class ServerStore:
     def __init__(self, client: QdrantClient, collection: str, vector_size: int | None = None) -> None:
@@ -88,10 +90,12 @@ class ServerStore:
         self.client.delete(self.collection, qm.FilterSelector(filter=_match(WRITTEN_BY, [snapshot_id])), wait=True)
 
     def held(self, ids: set[str]) -> int:
-        if not ids:
-            return 0
-        where = qm.Filter(must=[qm.HasIdCondition(has_id=list(ids))])
-        return self.client.count(self.collection, count_filter=where, exact=True).count
+        listed: list[Any] = list(ids)
+        held = 0
+        for start in range(0, len(listed), HELD_SLICE):
+            where = qm.Filter(must=[qm.HasIdCondition(has_id=listed[start : start + HELD_SLICE])])
+            held += self.client.count(self.collection, count_filter=where, exact=True).count
+        return held
 
     def mark_dead(self, ids: list[str], seq: int) -> None:
         if ids:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
 from freshness.db import session_scope
-from freshness.models import Chunk
+from freshness.models import Chunk, Document
 from freshness.sources import publish as publishing
 from tests.conftest import publish, register
 
@@ -80,3 +80,38 @@ def test_kept_rows_are_copied_under_new_ids_naming_the_same_points(admin, keys, 
     assert hit["text"] == "Clause 2 of document 3 on refunds."
     assert hit["snapshot_id"] == second["snapshot"]["id"]
     assert hit["chunk_id"] == copied[("doc-0003.md", 2)][0]
+
+
+def test_a_publish_built_on_the_active_snapshot_reads_nothing_to_unmark(admin):
+    """Every point such a publish shares was served until its activation, so none carries a dead mark: the
+    activation runs no set difference to find some; only the step after it does (to mark the superseded)."""
+    runtime = admin.client.app.state.runtime
+    register(admin, "manual")
+    publish(admin, "manual", _documents(20))
+    differences: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
+        if " EXCEPT " in statement.upper():
+            differences.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", seen)
+    try:
+        publish(admin, "manual", _documents(20, changed=3))
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", seen)
+    assert len(differences) == 1
+
+
+def test_a_base_whose_rows_and_counts_disagree_refuses_the_publish_and_keeps_serving(admin):
+    runtime = admin.client.app.state.runtime
+    register(admin, "manual")
+    first = publish(admin, "manual", _documents(5))["snapshot"]["id"]
+    with session_scope(runtime.sessions) as session:  # a hand-edited database: one row more than there is
+        session.execute(update(Document).where(Document.snapshot_id == first, Document.document_id == "doc-0001.md")
+                        .values(chunk_count=4))
+    response = admin.post("/v1/sources/manual/snapshots", json={"documents": _documents(5, changed=2)})
+    assert response.status_code == 503, response.text
+    assert "copied 12 chunk rows of the unchanged documents" in response.json()["detail"]
+    assert admin.get("/v1/sources/manual").json()["active_snapshot_id"] == first
+    states = sorted(s["state"] for s in admin.get("/v1/sources/manual/snapshots").json()["items"])
+    assert states == ["active", "failed"]

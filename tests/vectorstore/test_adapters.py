@@ -173,9 +173,12 @@ def test_deleting_a_snapshot_removes_its_points_and_nothing_else(filled: VectorS
     assert "warranty-v2" not in names(hits)
 
 
-def test_present_names_the_points_the_store_holds(filled: VectorStore) -> None:
+def test_held_counts_the_named_points_the_store_holds(filled: VectorStore) -> None:
     assert filled.held({chunk_id("espresso"), chunk_id("never-stored")}) == 1
     assert filled.held(set()) == 0
+    # Counted a slice at a time: a held point in any slice counts once.
+    many = {str(uuid.UUID(int=n + 1)) for n in range(3_000)} | {chunk_id("espresso")}
+    assert filled.held(many) == 1
 
 
 def test_the_dead_mark_is_indexed_once(tmp_path: Path) -> None:
