@@ -39,7 +39,7 @@ from sqlalchemy.orm import Session
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
 from freshness.db import read_scope, transaction
-from freshness.errors import Conflict, InvalidInput, Unavailable
+from freshness.errors import Conflict, InvalidInput
 from freshness.ids import chunk_id_block, new_chunk_ids, new_snapshot_id
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
@@ -225,9 +225,9 @@ def publish(
         if len(plan.kept_points) != plan.copy_rows:
             # The base's chunk rows and its documents' chunk counts disagree: refused rather than serve a
             # snapshot with chunks missing.
-            raise Unavailable(f"copied {len(plan.kept_points)} chunk rows of the unchanged documents from snapshot"
-                              f" {plan.base_id}, whose documents count {plan.copy_rows}; send every document"
-                              " changed, or activate another snapshot, and publish again")
+            raise Conflict(f"copied {len(plan.kept_points)} chunk rows of the unchanged documents from snapshot"
+                           f" {plan.base_id}, whose documents count {plan.copy_rows}; activate another snapshot"
+                           " of the source, or publish every document changed, then publish again")
         embedded, reused = index_chunks(runtime, source, snapshot, plan.planned, dense_size, progress)
         check_kept(runtime, plan.kept_points)
         reused += len(plan.kept_points)

@@ -97,8 +97,8 @@ def take_over(session: Session, store: VectorStore, source_id: str, previous: st
     lose their dead mark, and the activation takes its number.
 
     `published`: the snapshot's publish ends here, so the points it wrote itself were never marked.
-    `built_on`: the snapshot the publish copied its kept documents' rows from. When that is `previous`, every
-    point it shares was served until now, so none has a mark to lose and nothing is read."""
+    `built_on`: the snapshot the publish copied its kept documents' rows from. When that is `previous`, the
+    points it shares are all `previous`'s, so the difference is empty by construction and is not read."""
     if previous != snapshot_id and not (published and built_on is not None and built_on == previous):
         revived = _only_in(session, snapshot_id, [previous], copied_only=published)
         if revived:

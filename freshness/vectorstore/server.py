@@ -21,7 +21,7 @@ from freshness.vectorstore.base import (
     SparseVec,
 )
 
-HELD_SLICE = 1_024  # ids one count request names
+HELD_SLICE = 10_000  # ids one count request names: few requests over HTTP, a body of well under 1 MB
 
 
 class ServerStore:

@@ -110,7 +110,7 @@ def test_a_base_whose_rows_and_counts_disagree_refuses_the_publish_and_keeps_ser
         session.execute(update(Document).where(Document.snapshot_id == first, Document.document_id == "doc-0001.md")
                         .values(chunk_count=4))
     response = admin.post("/v1/sources/manual/snapshots", json={"documents": _documents(5, changed=2)})
-    assert response.status_code == 503, response.text
+    assert response.status_code == 409, response.text
     assert "copied 12 chunk rows of the unchanged documents" in response.json()["detail"]
     assert admin.get("/v1/sources/manual").json()["active_snapshot_id"] == first
     states = sorted(s["state"] for s in admin.get("/v1/sources/manual/snapshots").json()["items"])
