@@ -25,6 +25,7 @@ from freshness.settings import Settings
 from freshness.sources.worker import workers
 from freshness.vectorstore import VectorStore, open_store
 from freshness.vectorstore.embedders import Embedder, make_embedder
+from freshness.walcheckpoint import WalCheckpointer, start_checkpointer
 from freshness.wire import CursorCodec
 
 DENSE_SIZE_KEY = "dense_size"
@@ -78,6 +79,7 @@ class Runtime:
     dense_size_known: int | None = None
     abandoned_publishes: set[str] = field(default_factory=set)
     signer: Signer | None = None  # signs audit checkpoints; None only where no checkpoint is taken
+    wal: WalCheckpointer | None = None  # on an SQLite file: checkpoints its write-ahead log (freshness.walcheckpoint)
 
     def __post_init__(self) -> None:
         self.audit_batch = GroupCommit(self.sessions, still_active)
@@ -86,6 +88,8 @@ class Runtime:
         try:
             self.store.close()
         finally:
+            if self.wal is not None:
+                self.wal.close()
             self.engine.dispose()
             workers.close()  # the process that prepares large publishes, if one was started
 
@@ -98,6 +102,7 @@ def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorSt
     if store is None and settings.uses_embedded_store:
         make_private_dir(settings.store_path)
     engine = make_engine(settings.resolved_database_url, timeout=settings.db_timeout)
+    wal = start_checkpointer(engine)  # before the first connection: every one of them leaves checkpoints to it
     sessions = make_session_factory(engine)
     try:
         with session_scope(sessions) as session:
@@ -115,6 +120,8 @@ def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorSt
             mark_store(sessions, store)
         embedder = make_embedder(settings.embedder, settings.embedder_model, settings.embedder_api_key)
     except BaseException:
+        if wal is not None:
+            wal.close()
         engine.dispose()
         raise
     runtime = Runtime(
@@ -127,6 +134,7 @@ def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorSt
         clock=clock,
         cursors=CursorCodec(secret.encode()),
         signer=signer,
+        wal=wal,
     )
     runtime.metrics.watch_sources(sessions, lambda: runtime.policy.current, clock)
     return runtime
