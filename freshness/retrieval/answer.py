@@ -233,7 +233,12 @@ def _search(runtime: Runtime, body: RetrieveRequest, task: TaskClass, serving: S
         source_classes=classes,
         tags=list(filters.tags) if filters else [],
     )
-    return runtime.store.search(sparse if sparse.indices else None, dense, where, depth)
+    return runtime.store.search(sparse if sparse.indices else None, dense, where, depth, HIT_FIELDS)
+
+
+# What a hit needs of its point's payload: its source (the rest comes from the chunk row and the active set).
+# Fewer fields are fewer values to decode from the store's payload storage and to copy into Python.
+HIT_FIELDS = ["source_id"]
 
 
 def _result(rank: int, candidate: Candidate, verdict: Verdict, chunk: Row[Any]) -> Result:

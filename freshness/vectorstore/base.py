@@ -95,7 +95,10 @@ class VectorStore(Protocol):
         dense: list[float] | None,
         where: SearchFilter,
         limit: int,
-    ) -> list[Hit]: ...
+        fields: list[str] | None = None,
+    ) -> list[Hit]:
+        """The best `limit` points that pass `where`; each hit carries the payload `fields` named (None: all)."""
+        ...
 
     def count(self, source_id: str | None = None, dead: bool | None = None) -> int:
         """Every point, or those of one source, or those with (without) a dead mark."""

@@ -151,8 +151,10 @@ class EdgeStore:
             out[_uuid_str(record.id)] = (SparseVec(list(sparse.indices), list(sparse.values)), vec.get(DENSE))
         return out
 
-    def search(self, sparse: SparseVec | None, dense: list[float] | None, where: SearchFilter, limit: int) -> list[Hit]:
+    def search(self, sparse: SparseVec | None, dense: list[float] | None, where: SearchFilter, limit: int,
+               fields: list[str] | None = None) -> list[Hit]:
         flt = native_filter(where)
+        payload: bool | list[str] = True if fields is None else fields
         sparse_q = qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE) if sparse else None
         dense_q = qe.Query.Nearest(dense, using=DENSE) if dense is not None else None
         if sparse_q is not None and dense_q is not None:
@@ -164,10 +166,10 @@ class EdgeStore:
                 ],
                 query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub omits Fusion.Rrf from the query union
                 filter=flt,
-                with_payload=True,
+                with_payload=payload,
             )
         else:
-            request = qe.QueryRequest(limit=limit, query=sparse_q or dense_q, filter=flt, with_payload=True)
+            request = qe.QueryRequest(limit=limit, query=sparse_q or dense_q, filter=flt, with_payload=payload)
         points = self.shard.query(request)
         return [Hit(_uuid_str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 

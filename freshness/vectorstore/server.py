@@ -134,8 +134,10 @@ class ServerStore:
             out[str(record.id)] = (SparseVec(list(sparse.indices), list(sparse.values)), dense)
         return out
 
-    def search(self, sparse: SparseVec | None, dense: list[float] | None, where: SearchFilter, limit: int) -> list[Hit]:
+    def search(self, sparse: SparseVec | None, dense: list[float] | None, where: SearchFilter, limit: int,
+               fields: list[str] | None = None) -> list[Hit]:
         flt = _filter(where)
+        payload: bool | list[str] = True if fields is None else fields
         sparse_q = qm.SparseVector(indices=sparse.indices, values=sparse.values) if sparse else None
         if sparse_q is not None and dense is not None:
             result = self.client.query_points(
@@ -147,15 +149,15 @@ class ServerStore:
                 query=qm.RrfQuery(rrf=qm.Rrf(k=RRF_K)),
                 query_filter=flt,
                 limit=limit,
-                with_payload=True,
+                with_payload=payload,
             )
         elif sparse_q is not None:
             result = self.client.query_points(
-                self.collection, query=sparse_q, using=SPARSE, query_filter=flt, limit=limit, with_payload=True
+                self.collection, query=sparse_q, using=SPARSE, query_filter=flt, limit=limit, with_payload=payload
             )
         else:
             result = self.client.query_points(
-                self.collection, query=dense, using=DENSE, query_filter=flt, limit=limit, with_payload=True
+                self.collection, query=dense, using=DENSE, query_filter=flt, limit=limit, with_payload=payload
             )
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in result.points]
 

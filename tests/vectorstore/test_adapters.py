@@ -100,6 +100,18 @@ def test_a_bm25_search_ranks_the_chunk_that_answers_the_question_first(filled: V
     assert hits == sorted(hits, key=lambda h: h.score, reverse=True)
 
 
+def test_a_search_asked_for_some_fields_returns_only_those(filled_dense: VectorStore) -> None:
+    query = bm25_query("how much does the espresso machine cost")
+    everything = filled_dense.search(query, [0.0, 0.1, 0.9, 0.0], where(), 10)
+    for dense in (None, [0.0, 0.1, 0.9, 0.0]):  # one search, and a fused one
+        hits = filled_dense.search(query, dense, where(), 10, ["source_id"])
+        assert hits and all(set(hit.payload) == {"source_id"} for hit in hits)
+    sparse_only = filled_dense.search(query, None, where(), 10, ["source_id"])
+    assert [h.id for h in sparse_only] == [h.id for h in filled_dense.search(query, None, where(), 10)]
+    assert {h.payload["source_id"] for h in sparse_only} <= {h.payload["source_id"] for h in everything}
+    assert "name" in everything[0].payload
+
+
 def test_a_search_leaves_out_points_dead_at_the_number_it_was_read_at(filled: VectorStore) -> None:
     # The superseded 14-day refund text must never come back once snapshot 2 serves.
     query = bm25_query("refunds accepted days purchase")
