@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from freshness.db import make_engine
 from freshness.runtime import open_runtime
-from freshness.walcheckpoint import start_checkpointer
+from freshness.walcheckpoint import WalCheckpointer, start_checkpointer
 from tests.conftest import PG_URL
 
 sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="the write-ahead log is SQLite's")
@@ -94,3 +94,33 @@ def test_only_an_sqlite_file_gets_a_checkpointer(tmp_path: Path) -> None:
         postgres = make_engine(PG_URL)
         assert start_checkpointer(postgres) is None
         postgres.dispose()
+
+
+@sqlite_only
+def test_a_log_grown_large_is_emptied_once_copied(settings) -> None:
+    engine = make_engine(settings.database_url)
+    wal = WalCheckpointer(engine, interval=0.05, truncate_frames=256)
+    try:
+        path = _database(settings)
+        log = Path(f"{path}-wal")
+        # A reader holds the start of the log while the writer goes on: the log cannot be started again.
+        reader = sqlite3.connect(path, isolation_level=None)
+        try:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM sources").fetchone()
+            _write(engine, 8)
+            time.sleep(0.2)  # passive checkpoints copy what they may; the log cannot start again
+            _write(engine, 8)
+        finally:
+            reader.close()
+        grown = log.stat().st_size
+        assert grown >= 16 * BLOB
+        deadline = time.monotonic() + 10
+        while log.stat().st_size and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert log.stat().st_size == 0, "the log stayed as large as it grew"
+        with engine.connect() as conn:  # and nothing written is lost
+            assert conn.exec_driver_sql("SELECT count(*) FROM filler").scalar() == 16
+    finally:
+        wal.close()
+        engine.dispose()
