@@ -111,9 +111,9 @@ def store_bytes(path: Path) -> int:
     return total
 
 
-def run(size_name: str, root: Path, seed: int) -> dict:
+def run(size_name: str, root: Path, seed: int, database_url: str = "") -> dict:
     corpus = Corpus(SIZES[size_name], seed)
-    workspace = Workspace(root)
+    workspace = Workspace(root, database_url)
     workspace.create()
     runtime = workspace.open()
     store_path = workspace.settings.store_path
@@ -138,12 +138,12 @@ def run(size_name: str, root: Path, seed: int) -> dict:
             "store_points": points, "peak_rss": status_field(os.getpid(), "VmHWM")}
 
 
-def more_rounds(size_name: str, root: Path, seed: int) -> dict:
+def more_rounds(size_name: str, root: Path, seed: int, database_url: str = "") -> dict:
     """Rounds 2 to 10 of the 1% change on the workspace `run` left (after the retrieval runs, so that these
     measure the store they were meant for): each changes another 1% and keeps the earlier changes, as a
     corpus that changes a little every day. Returns their times and the store's growth over them."""
     corpus = Corpus(SIZES[size_name], seed)
-    workspace = Workspace(root)
+    workspace = Workspace(root, database_url)
     runtime = workspace.open()
     store_path = workspace.settings.store_path
     try:
@@ -168,9 +168,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--rounds", action="store_true", help="Only the later 1%-changed rounds, on an existing root.")
+    parser.add_argument("--database-url", default="", help="PostgreSQL instead of an SQLite file in the root.")
     args = parser.parse_args()
     work = more_rounds if args.rounds else run
-    args.out.write_text(json.dumps(work(args.size, args.root, args.seed), indent=2))
+    args.out.write_text(json.dumps(work(args.size, args.root, args.seed, args.database_url), indent=2))
 
 
 if __name__ == "__main__":

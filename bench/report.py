@@ -44,6 +44,20 @@ def machine() -> dict[str, str]:
     }
 
 
+def database_name(url: str) -> str:
+    """What the service's database is, for the machine table: SQLite, or PostgreSQL and its server version."""
+    if not url.startswith("postgresql"):
+        return "SQLite (a file in the data dir)"
+    from freshness.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return f"PostgreSQL {conn.exec_driver_sql('SHOW server_version').scalar()}"
+    finally:
+        engine.dispose()
+
+
 def ms(value: float) -> str:
     return f"{value:.2f}"
 

@@ -20,9 +20,9 @@ from bench import audit, dry_run, peer, retrieval
 from bench.corpus import SIZES, Corpus
 from bench.floor import FloorServer
 from bench.memory import cpu_seconds, status_field, wait_peak_rss
-from bench.report import build, machine, markdown, print_tables, targets
+from bench.report import build, database_name, machine, markdown, print_tables, targets
 from bench.server import Server
-from bench.workspace import ROOT, Workspace
+from bench.workspace import ROOT, DatabaseNotEmpty, Workspace
 from freshness.db import make_engine
 from freshness.models import Retrieval
 from freshness.retrieval.rules import SCAN_FACTOR
@@ -35,10 +35,11 @@ def _step(message: str) -> None:
     console.print(f"[bold]·[/bold] {message}", highlight=False)
 
 
-def run_ingestion(size: str, root: Path, seed: int, rounds: bool = False) -> tuple[dict, int]:
+def run_ingestion(size: str, root: Path, seed: int, rounds: bool = False, database_url: str = "") -> tuple[dict, int]:
     out = root / ("rounds.json" if rounds else "ingestion.json")
     command = [sys.executable, "-m", "bench.ingestion", "--size", size, "--root", str(root), "--seed", str(seed),
-               "--out", str(out)] + (["--rounds"] if rounds else [])
+               "--out", str(out)] + (["--rounds"] if rounds else []) + (
+                   ["--database-url", database_url] if database_url else [])
     process = subprocess.Popen(command, cwd=ROOT)
     code, _ = wait_peak_rss(process)
     if code != 0:
@@ -110,7 +111,7 @@ def run_http(workspace: Workspace, corpus: Corpus, root: Path) -> tuple[dict, in
         with engine.connect() as conn:
             return conn.scalar(select(func.count()).select_from(Retrieval)) or 0
 
-    server = Server(workspace.data_dir, root / "serve.log")
+    server = Server(workspace.data_dir, root / "serve.log", database_url=workspace.database_url or None)
     out: dict = {}
     try:
         # The HTTP stack alone (Litestar, uvicorn, loopback), measured with the same clients.
@@ -141,18 +142,24 @@ def run_http(workspace: Workspace, corpus: Corpus, root: Path) -> tuple[dict, in
     return out, peak
 
 
-def run(size_name: str, seed: int, work: Path, with_audit: bool = True) -> dict:
+def run(size_name: str, seed: int, work: Path, with_audit: bool = True, database_url: str = "") -> dict:
+    """Every benchmark on one corpus. `database_url`: the service's database is this (empty) PostgreSQL one
+    instead of an SQLite file; the floor, the peer and the audit and dry-run steps keep their own files."""
     size = SIZES[size_name]
     corpus = Corpus(size, seed)
     root = work / size_name
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    workspace = Workspace(root)
+    workspace = Workspace(root, database_url)
+    try:
+        workspace.require_empty_database()
+    except DatabaseNotEmpty as exc:
+        raise click.ClickException(str(exc)) from exc
     results: dict = {"size": {**dataclasses.asdict(size), "chunks": size.chunks}, "seed": seed,
-                     "machine": machine()}
+                     "machine": {**machine(), "database": database_name(workspace.settings.resolved_database_url)}}
 
     _step(f"ingestion: {size.chunks:,} chunks in {size.sources} sources (a process of its own)")
-    results["ingestion"], ingest_peak = run_ingestion(size_name, root, seed)
+    results["ingestion"], ingest_peak = run_ingestion(size_name, root, seed, database_url=database_url)
     _step("re-publishing beside LangChain's indexing API (bench.peer)")
     results["peer"] = run_peer(root, seed, tiny=size_name == "tiny")
     _step("retrieval in-process: (a) bare engine, (b) retrieve use case, then optimize() and hybrid")
@@ -163,7 +170,7 @@ def run(size_name: str, seed: int, work: Path, with_audit: bool = True) -> dict:
     http, serve_peak = run_http(workspace, corpus, root)
     results["retrieval"].update(http)
     _step("nine more rounds of 1% changed, for the store's growth (bench.ingestion --rounds)")
-    rounds, _ = run_ingestion(size_name, root, seed, rounds=True)
+    rounds, _ = run_ingestion(size_name, root, seed, rounds=True, database_url=database_url)
     changed = results["ingestion"]["changed"]
     changed["rounds_seconds"] = [changed["seconds"], *rounds["rounds_seconds"]]
     # Growth from the ten rounds alone: the large source published meanwhile is not theirs.
@@ -204,11 +211,18 @@ def update_docs(path: Path, size: str, text: str) -> None:
               help="Write the tables into this Markdown file (e.g. docs/benchmarks.md).")
 @click.option("--no-audit", is_flag=True,
               help="Skip the audit-at-scale and dry-run steps (bulk records; no target of retrieval or publishing).")
-def main(size: str, seed: int, work: Path | None, keep: bool, docs: Path | None, no_audit: bool) -> None:
+@click.option("--database-url", default="", metavar="URL",
+              help="Run the service on this PostgreSQL database, which must hold no table, instead of an SQLite file"
+                   " (the tables go under 'Results: SIZE on PostgreSQL').")
+def main(size: str, seed: int, work: Path | None, keep: bool, docs: Path | None, no_audit: bool,
+         database_url: str) -> None:
     """Benchmark freshness against the bare Qdrant Edge engine on a seeded corpus."""
+    if database_url and not database_url.startswith("postgresql"):
+        raise click.BadParameter("give a postgresql+psycopg:// URL (without it the service uses an SQLite file)",
+                                 param_hint="--database-url")
     base = work or Path(tempfile.mkdtemp(prefix="freshness-bench-"))
     try:
-        results = run(size, seed, base, with_audit=not no_audit)
+        results = run(size, seed, base, with_audit=not no_audit, database_url=database_url)
     finally:
         if not keep and work is None:
             shutil.rmtree(base, ignore_errors=True)
@@ -217,5 +231,6 @@ def main(size: str, seed: int, work: Path | None, keep: bool, docs: Path | None,
     if "dry_run" in results:
         Console(width=160).print(dry_run.table(results["dry_run"]))
     if docs is not None:
-        update_docs(docs, size, f"Run of {results['machine']['date']}.\n\n" + markdown(sections))
+        label = f"{size} on PostgreSQL" if database_url else size
+        update_docs(docs, label, f"Run of {results['machine']['date']}.\n\n" + markdown(sections))
         _step(f"tables written to {docs}")

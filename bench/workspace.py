@@ -1,13 +1,18 @@
-"""A data dir for one benchmark run: migrated database, embedded store, the policy, a reader key."""
+"""A data dir for one benchmark run: migrated database, embedded store, the policy, a reader key.
+
+The database is an SQLite file in the data dir, or the PostgreSQL database `database_url` names, which must
+hold no table when the run begins: a benchmark never writes into a database that holds anything else."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import inspect
+
 from freshness.auth.keys import Principal, Role, create_key
 from freshness.clock import SystemClock
-from freshness.db import session_scope
+from freshness.db import make_engine, session_scope
 from freshness.migrate import upgrade
 from freshness.runtime import Runtime, open_runtime
 from freshness.settings import Settings
@@ -17,9 +22,14 @@ POLICY = ROOT / "config" / "policy.toml"
 OPERATOR = Principal(key_id="bench", name="benchmark operator", role=Role.ADMIN, owner=None)
 
 
+class DatabaseNotEmpty(Exception):
+    """The database given for a benchmark run already holds tables."""
+
+
 @dataclass(frozen=True)
 class Workspace:
     root: Path
+    database_url: str = ""  # empty: an SQLite file in the data dir
 
     @property
     def data_dir(self) -> Path:
@@ -27,7 +37,7 @@ class Workspace:
 
     @property
     def settings(self) -> Settings:
-        return Settings(data_dir=self.data_dir, policy_file=POLICY, scheduler=False)
+        return Settings(data_dir=self.data_dir, database_url=self.database_url, policy_file=POLICY, scheduler=False)
 
     @property
     def reader_key_file(self) -> Path:
@@ -36,6 +46,7 @@ class Workspace:
     def create(self) -> None:
         """Migrate a fresh database and make a reader key (its value kept in a file for the HTTP clients)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.require_empty_database()
         upgrade(self.settings.resolved_database_url)
         runtime = open_runtime(self.settings)
         try:
@@ -44,6 +55,19 @@ class Workspace:
             self.reader_key_file.write_text(key)
         finally:
             runtime.close()
+
+    def require_empty_database(self) -> None:
+        """Refuse a PostgreSQL database that holds any table (DatabaseNotEmpty)."""
+        if not self.database_url:
+            return
+        engine = make_engine(self.database_url)
+        try:
+            tables = inspect(engine).get_table_names()
+        finally:
+            engine.dispose()
+        if tables:
+            raise DatabaseNotEmpty(f"the database given for the benchmark holds {len(tables)} tables; give an empty"
+                                   " one (for example: DROP DATABASE bench; CREATE DATABASE bench)")
 
     def open(self) -> Runtime:
         return open_runtime(self.settings, clock=SystemClock())
