@@ -1,17 +1,20 @@
-"""The write-ahead log of an SQLite file is copied back by the runtime's own thread, never by a commit."""
+"""The write-ahead log of an SQLite file is copied back by the runtime's own thread, not by retrievals'
+commits; commits checkpoint only past the backstop, so the log stays bounded under writes that never pause."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from freshness.db import make_engine
 from freshness.runtime import open_runtime
-from freshness.walcheckpoint import WalCheckpointer, start_checkpointer
+from freshness.walcheckpoint import BACKSTOP_FRAMES, WalCheckpointer, start_checkpointer
 from tests.conftest import PG_URL
 
 sqlite_only = pytest.mark.skipif(bool(PG_URL), reason="the write-ahead log is SQLite's")
@@ -23,27 +26,35 @@ def _database(settings) -> Path:
     return Path(settings.database_url.removeprefix("sqlite:///"))
 
 
-def _write(engine, rows: int) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE IF NOT EXISTS filler (body BLOB)"))
-        for _ in range(rows):
-            conn.execute(text("INSERT INTO filler VALUES (randomblob(:n))"), {"n": BLOB})
+def _write(engine, rows: int, commits: int = 1) -> None:
+    for _ in range(commits):
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE IF NOT EXISTS filler (body BLOB)"))
+            for _ in range(rows):
+                conn.execute(text("INSERT INTO filler VALUES (randomblob(:n))"), {"n": BLOB})
+
+
+def _log_frames(path: Path) -> int:
+    """Pages the log holds, read from its size (a 32-byte header, then 24 bytes of header per page)."""
+    log = Path(f"{path}-wal")
+    size = log.stat().st_size if log.exists() else 0
+    return max(0, size - 32) // (PAGE + 24)
 
 
 @sqlite_only
-def test_a_commit_leaves_the_log_to_the_checkpointer(settings) -> None:
+def test_a_commit_past_1000_pages_leaves_the_log_to_the_checkpointer(settings) -> None:
     runtime = open_runtime(settings)
     try:
         assert runtime.wal is not None
         runtime.wal.close()  # the thread stopped: only a commit could copy the log back now
         path = _database(settings)
         before = path.stat().st_size
-        # 2,560 pages, far past SQLite's own checkpoint at 1,000, in one commit.
+        # 2,560 pages, far past SQLite's own checkpoint at 1,000 and below the backstop, in one commit.
         _write(runtime.engine, 40)
         with runtime.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == BACKSTOP_FRAMES
         assert path.stat().st_size < before + 40 * BLOB // 2, "the commit checkpointed the log itself"
-        assert Path(f"{path}-wal").stat().st_size >= 40 * BLOB
+        assert _log_frames(path) >= 40 * 64
     finally:
         runtime.close()
 
@@ -61,14 +72,74 @@ def test_the_checkpointer_copies_the_log_into_the_file(settings) -> None:
         assert path.stat().st_size >= before + 8 * BLOB
         # Everything the log holds is in the file: a checkpoint now finds nothing left to copy.
         frames, copied = runtime.wal.checkpoint()
-        assert frames == copied
+        assert frames == copied > 0
         # And the next writer starts the log again from its beginning.
         _write(runtime.engine, 1)
-        with sqlite3.connect(path) as check:
-            frames_after = check.execute("PRAGMA wal_checkpoint(NOOP)").fetchone()[1]
+        frames_after, _ = runtime.wal.checkpoint()
         assert 0 < frames_after < 8 * 64
     finally:
         runtime.close()
+
+
+@sqlite_only
+def test_writes_that_never_pause_keep_the_log_bounded(settings) -> None:
+    """Back-to-back commits leave the thread no moment when the whole log is copied before the next
+    writer begins; the backstop starts the log again and the size limit cuts the file back."""
+    engine = make_engine(settings.database_url)
+    wal = WalCheckpointer(engine, interval=0.01, backstop_frames=256, journal_limit=256 * PAGE)
+    try:
+        path = _database(settings)
+        largest = 0
+        for _ in range(40):  # 2,560 pages in 40 commits of 64, one after the other
+            _write(engine, 1)
+            largest = max(largest, _log_frames(path))
+        assert largest < 3 * 256, f"the log grew to {largest} pages under a backstop of 256"
+        with engine.connect() as conn:  # nothing written is lost
+            assert conn.exec_driver_sql("SELECT count(*) FROM filler").scalar() == 40
+    finally:
+        wal.close()
+        engine.dispose()
+
+
+@sqlite_only
+def test_the_thread_outlives_a_failure_and_says_so_once(settings, monkeypatch, caplog) -> None:
+    engine = make_engine(settings.database_url)
+    wal = WalCheckpointer(engine, interval=0.01)
+    try:
+        calls = []
+
+        def failing() -> tuple[int, int]:
+            calls.append(1)
+            raise ValueError("not an sqlite3 error")
+
+        monkeypatch.setattr(wal, "checkpoint", failing)
+        with caplog.at_level(logging.WARNING, logger="freshness.db"):
+            deadline = time.monotonic() + 5
+            while len(calls) < 5 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert len(calls) >= 5 and wal._thread.is_alive()
+        assert sum("could not be checkpointed" in r.message for r in caplog.records) == 1
+    finally:
+        wal.close()
+        engine.dispose()
+
+
+@sqlite_only
+def test_a_removed_database_file_is_not_made_again(tmp_path: Path) -> None:
+    path = tmp_path / "gone.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x)")
+    engine.dispose()
+    wal = WalCheckpointer(engine, interval=3600)
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        with pytest.raises(sqlite3.OperationalError):
+            wal.checkpoint()
+        assert not path.exists()
+    finally:
+        wal.close()
 
 
 @sqlite_only
@@ -80,47 +151,16 @@ def test_a_closed_runtime_stops_its_thread(settings) -> None:
 
 
 def test_only_an_sqlite_file_gets_a_checkpointer(tmp_path: Path) -> None:
-    memory = create_engine("sqlite://")
-    assert start_checkpointer(memory) is None
-    memory.dispose()
+    for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:shared?mode=memory&cache=shared&uri=true"):
+        memory = create_engine(url, poolclass=NullPool)
+        assert start_checkpointer(memory) is None, url
+        memory.dispose()
     on_file = make_engine(f"sqlite:///{tmp_path / 'f.db'}")
     wal = start_checkpointer(on_file)
-    try:
-        assert wal is not None
-    finally:
-        wal.close()
-        on_file.dispose()
+    assert wal is not None
+    wal.close()
+    on_file.dispose()
     if PG_URL:
         postgres = make_engine(PG_URL)
         assert start_checkpointer(postgres) is None
         postgres.dispose()
-
-
-@sqlite_only
-def test_a_log_grown_large_is_emptied_once_copied(settings) -> None:
-    engine = make_engine(settings.database_url)
-    wal = WalCheckpointer(engine, interval=0.05, truncate_frames=256)
-    try:
-        path = _database(settings)
-        log = Path(f"{path}-wal")
-        # A reader holds the start of the log while the writer goes on: the log cannot be started again.
-        reader = sqlite3.connect(path, isolation_level=None)
-        try:
-            reader.execute("BEGIN")
-            reader.execute("SELECT count(*) FROM sources").fetchone()
-            _write(engine, 8)
-            time.sleep(0.2)  # passive checkpoints copy what they may; the log cannot start again
-            _write(engine, 8)
-        finally:
-            reader.close()
-        grown = log.stat().st_size
-        assert grown >= 16 * BLOB
-        deadline = time.monotonic() + 10
-        while log.stat().st_size and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert log.stat().st_size == 0, "the log stayed as large as it grew"
-        with engine.connect() as conn:  # and nothing written is lost
-            assert conn.exec_driver_sql("SELECT count(*) FROM filler").scalar() == 16
-    finally:
-        wal.close()
-        engine.dispose()
