@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.corpus import SIZES, Corpus, SourceSpec
 from bench.memory import status_field
 from bench.stats import Series
-from bench.workspace import OPERATOR, Workspace
+from bench.workspace import DATABASE_URL_ENV, OPERATOR, Workspace
 from freshness.auth.keys import Principal
 from freshness.db import session_scope
 from freshness.retrieval.schemas import RetrieveRequest
@@ -168,10 +168,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--rounds", action="store_true", help="Only the later 1%-changed rounds, on an existing root.")
-    parser.add_argument("--database-url", default="", help="PostgreSQL instead of an SQLite file in the root.")
     args = parser.parse_args()
     work = more_rounds if args.rounds else run
-    args.out.write_text(json.dumps(work(args.size, args.root, args.seed, args.database_url), indent=2))
+    # PostgreSQL instead of an SQLite file in the root: the URL comes in the environment (it may hold a password).
+    database_url = os.environ.get(DATABASE_URL_ENV, "")
+    args.out.write_text(json.dumps(work(args.size, args.root, args.seed, database_url), indent=2))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from bench.floor import FloorServer
 from bench.memory import cpu_seconds, status_field, wait_peak_rss
 from bench.report import build, database_name, machine, markdown, print_tables, targets
 from bench.server import Server
-from bench.workspace import ROOT, DatabaseNotEmpty, Workspace
+from bench.workspace import DATABASE_URL_ENV, ROOT, DatabaseNotEmpty, Workspace
 from freshness.db import make_engine
 from freshness.models import Retrieval
 from freshness.retrieval.rules import SCAN_FACTOR
@@ -38,9 +39,12 @@ def _step(message: str) -> None:
 def run_ingestion(size: str, root: Path, seed: int, rounds: bool = False, database_url: str = "") -> tuple[dict, int]:
     out = root / ("rounds.json" if rounds else "ingestion.json")
     command = [sys.executable, "-m", "bench.ingestion", "--size", size, "--root", str(root), "--seed", str(seed),
-               "--out", str(out)] + (["--rounds"] if rounds else []) + (
-                   ["--database-url", database_url] if database_url else [])
-    process = subprocess.Popen(command, cwd=ROOT)
+               "--out", str(out)] + (["--rounds"] if rounds else [])
+    # The URL may hold a password: it goes in the child's environment, never on a command line that `ps` shows.
+    env = {k: v for k, v in os.environ.items() if k != DATABASE_URL_ENV}
+    if database_url:
+        env[DATABASE_URL_ENV] = database_url
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
     code, _ = wait_peak_rss(process)
     if code != 0:
         raise click.ClickException(f"the ingestion benchmark failed with exit code {code}")
@@ -148,13 +152,13 @@ def run(size_name: str, seed: int, work: Path, with_audit: bool = True, database
     size = SIZES[size_name]
     corpus = Corpus(size, seed)
     root = work / size_name
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
     workspace = Workspace(root, database_url)
     try:
-        workspace.require_empty_database()
+        workspace.require_empty_database()  # before anything is removed or written
     except DatabaseNotEmpty as exc:
         raise click.ClickException(str(exc)) from exc
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
     results: dict = {"size": {**dataclasses.asdict(size), "chunks": size.chunks}, "seed": seed,
                      "machine": {**machine(), "database": database_name(workspace.settings.resolved_database_url)}}
 
@@ -211,9 +215,10 @@ def update_docs(path: Path, size: str, text: str) -> None:
               help="Write the tables into this Markdown file (e.g. docs/benchmarks.md).")
 @click.option("--no-audit", is_flag=True,
               help="Skip the audit-at-scale and dry-run steps (bulk records; no target of retrieval or publishing).")
-@click.option("--database-url", default="", metavar="URL",
+@click.option("--database-url", envvar=DATABASE_URL_ENV, default="", metavar="URL",
               help="Run the service on this PostgreSQL database, which must hold no table, instead of an SQLite file"
-                   " (the tables go under 'Results: SIZE on PostgreSQL').")
+                   f" (the tables go under 'Results: SIZE on PostgreSQL'); also ${DATABASE_URL_ENV}, which keeps a"
+                   " password off the command line.")
 def main(size: str, seed: int, work: Path | None, keep: bool, docs: Path | None, no_audit: bool,
          database_url: str) -> None:
     """Benchmark freshness against the bare Qdrant Edge engine on a seeded corpus."""

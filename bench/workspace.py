@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import inspect
+from sqlalchemy import text
 
 from freshness.auth.keys import Principal, Role, create_key
 from freshness.clock import SystemClock
@@ -22,8 +22,16 @@ POLICY = ROOT / "config" / "policy.toml"
 OPERATOR = Principal(key_id="bench", name="benchmark operator", role=Role.ADMIN, owner=None)
 
 
+DATABASE_URL_ENV = "BENCH_DATABASE_URL"  # how the URL reaches the benchmark's child processes (never argv)
+
+
 class DatabaseNotEmpty(Exception):
     """The database given for a benchmark run already holds tables."""
+
+
+# Tables in every schema but PostgreSQL's own, not only the default one.
+_TABLES = text("SELECT count(*) FROM pg_catalog.pg_tables"
+               " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")
 
 
 @dataclass(frozen=True)
@@ -45,8 +53,8 @@ class Workspace:
 
     def create(self) -> None:
         """Migrate a fresh database and make a reader key (its value kept in a file for the HTTP clients)."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.require_empty_database()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade(self.settings.resolved_database_url)
         runtime = open_runtime(self.settings)
         try:
@@ -62,11 +70,12 @@ class Workspace:
             return
         engine = make_engine(self.database_url)
         try:
-            tables = inspect(engine).get_table_names()
+            with engine.connect() as conn:
+                tables = conn.execute(_TABLES).scalar() or 0
         finally:
             engine.dispose()
         if tables:
-            raise DatabaseNotEmpty(f"the database given for the benchmark holds {len(tables)} tables; give an empty"
+            raise DatabaseNotEmpty(f"the database given for the benchmark holds {tables} tables; give an empty"
                                    " one (for example: DROP DATABASE bench; CREATE DATABASE bench)")
 
     def open(self) -> Runtime:

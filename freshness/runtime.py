@@ -88,10 +88,12 @@ class Runtime:
         try:
             self.store.close()
         finally:
-            if self.wal is not None:
-                self.wal.close()
-            self.engine.dispose()
-            workers.close()  # the process that prepares large publishes, if one was started
+            try:
+                if self.wal is not None:
+                    self.wal.close()
+            finally:
+                self.engine.dispose()
+                workers.close()  # the process that prepares large publishes, if one was started
 
 
 def open_runtime(settings: Settings, clock: Clock | None = None, store: VectorStore | None = None) -> Runtime:

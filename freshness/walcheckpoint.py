@@ -26,6 +26,7 @@ checkpoints at 1,000 pages. When the last connection to the file closes, SQLite 
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from typing import Any
@@ -48,7 +49,8 @@ class WalCheckpointer:
 
     def __init__(self, engine: Engine, interval: float = INTERVAL, backstop_frames: int = BACKSTOP_FRAMES,
                  journal_limit: int = JOURNAL_LIMIT) -> None:
-        self._path = str(engine.url.database)
+        self._path = os.path.abspath(str(engine.url.database))  # the same file if the process changes directory
+        self._engine = engine
         self._interval = interval
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -62,7 +64,8 @@ class WalCheckpointer:
                 cursor.execute(pragma)
             cursor.close()
 
-        event.listen(engine, "connect", leave_checkpoints_to_the_thread)
+        self._listener = leave_checkpoints_to_the_thread
+        event.listen(engine, "connect", self._listener)
         self._thread = threading.Thread(target=self._run, name="freshness-wal-checkpoint", daemon=True)
         self._thread.start()
 
@@ -81,6 +84,8 @@ class WalCheckpointer:
         self._stop.set()
         self._thread.join()
         self._disconnect()
+        if event.contains(self._engine, "connect", self._listener):
+            event.remove(self._engine, "connect", self._listener)
 
     def _disconnect(self) -> None:
         with self._lock:

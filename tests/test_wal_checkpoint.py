@@ -164,3 +164,53 @@ def test_only_an_sqlite_file_gets_a_checkpointer(tmp_path: Path) -> None:
         postgres = make_engine(PG_URL)
         assert start_checkpointer(postgres) is None
         postgres.dispose()
+
+
+@sqlite_only
+def test_a_relative_path_names_the_same_file_after_the_process_changes_directory(tmp_path: Path, monkeypatch) -> None:
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    engine = make_engine("sqlite:///relative.db")
+    wal = WalCheckpointer(engine, interval=3600)
+    try:
+        _write(engine, 1)
+        monkeypatch.chdir(tmp_path / "elsewhere")
+        frames, copied = wal.checkpoint()
+        assert frames == copied > 0
+        assert not (tmp_path / "elsewhere" / "relative.db").exists()
+    finally:
+        wal.close()
+        engine.dispose()
+
+
+@sqlite_only
+def test_a_closed_checkpointer_leaves_new_connections_to_sqlite(settings) -> None:
+    engine = make_engine(settings.database_url)
+    wal = WalCheckpointer(engine, interval=3600, backstop_frames=300)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 300
+    wal.close()
+    engine.dispose()  # pooled connections keep what they were given; new ones are SQLite's again
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+    engine.dispose()
+
+
+@sqlite_only
+def test_a_checkpointer_that_fails_to_close_still_lets_the_runtime_close_the_database(settings, monkeypatch) -> None:
+    runtime = open_runtime(settings)
+    wal = runtime.wal
+    disposed = []
+    dispose = runtime.engine.dispose
+    monkeypatch.setattr(runtime.engine, "dispose", lambda: (disposed.append(1), dispose()))
+
+    def failing_close() -> None:
+        raise RuntimeError("the thread would not stop")
+
+    monkeypatch.setattr(wal, "close", failing_close)
+    with pytest.raises(RuntimeError, match="would not stop"):
+        runtime.close()
+    assert disposed == [1]
+    monkeypatch.undo()
+    wal.close()

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import make_url, text
+from sqlalchemy.exc import ProgrammingError
 
+from bench import runner
 from bench.runner import main, run
-from bench.workspace import DatabaseNotEmpty, Workspace
+from bench.workspace import DATABASE_URL_ENV, DatabaseNotEmpty, Workspace
 from freshness.db import make_engine
 from tests.conftest import PG_URL
 
@@ -24,8 +26,12 @@ def empty_database() -> Iterator[str]:
     assert PG_URL
     name = f"freshness_bench_{uuid.uuid4().hex[:12]}"
     server = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
-    with server.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        with server.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except ProgrammingError as exc:  # a role without CREATEDB
+        server.dispose()
+        pytest.skip(f"the test role may not create a database: {exc.orig}")
     try:
         yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     finally:
@@ -45,10 +51,33 @@ def test_a_database_that_holds_tables_is_refused_before_anything_is_written(tmp_
     # The test database holds the service's tables (migrated by the fixture) and other tests' rows.
     with pytest.raises(DatabaseNotEmpty, match="give an empty one"):
         Workspace(tmp_path / "run", database_url).create()
-    result = CliRunner().invoke(main, ["--size", "tiny", "--work", str(tmp_path), "--database-url", database_url])
+    assert not (tmp_path / "run").exists()
+    earlier = tmp_path / "tiny" / "results.json"  # what an earlier run left in the work dir stays
+    earlier.parent.mkdir()
+    earlier.write_text("{}")
+    result = CliRunner().invoke(main, ["--size", "tiny", "--work", str(tmp_path)],
+                                env={DATABASE_URL_ENV: database_url})
     assert result.exit_code == 1
     assert "holds" in result.output and "tables" in result.output
+    assert earlier.read_text() == "{}"
     assert not (tmp_path / "tiny" / "data").exists()
+
+
+def test_the_database_url_reaches_the_ingestion_process_in_its_environment_only(tmp_path: Path, monkeypatch) -> None:
+    """A password in the URL must not be on a command line, which any local user can read with `ps`."""
+    url = "postgresql+psycopg://bench:s3cret-pw@127.0.0.1:5432/bench"
+    seen: dict = {}
+
+    class Child:
+        def __init__(self, command, cwd, env) -> None:
+            seen.update(command=command, env=env)
+            (tmp_path / "ingestion.json").write_text('{"peak_rss": 1}')
+
+    monkeypatch.setattr(runner.subprocess, "Popen", Child)
+    monkeypatch.setattr(runner, "wait_peak_rss", lambda process: (0, 1))
+    runner.run_ingestion("tiny", tmp_path, 7, database_url=url)
+    assert "s3cret-pw" not in " ".join(seen["command"])
+    assert seen["env"][DATABASE_URL_ENV] == url
 
 
 @postgres_only
