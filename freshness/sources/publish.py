@@ -219,15 +219,15 @@ def publish(
     try:
         if not plan.fits_reservation:
             _write_chunk_rows(runtime, plan)
-        if dense_size is not None:
-            # Only now that the size is committed: a refused publish must not leave the store set up for it.
-            runtime.store.ensure_dense(dense_size)
         if len(plan.kept_points) != plan.copy_rows:
             # The base's chunk rows and its documents' chunk counts disagree: refused rather than serve a
             # snapshot with chunks missing.
             raise Conflict(f"copied {len(plan.kept_points)} chunk rows of the unchanged documents from snapshot"
                            f" {plan.base_id}, whose documents count {plan.copy_rows}; activate another snapshot"
                            " of the source, or publish every document changed, then publish again")
+        if dense_size is not None:
+            # Only now that the size is committed: a refused publish must not leave the store set up for it.
+            runtime.store.ensure_dense(dense_size)
         embedded, reused = index_chunks(runtime, source, snapshot, plan.planned, dense_size, progress)
         check_kept(runtime, plan.kept_points)
         reused += len(plan.kept_points)
