@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 
-from freshness.db import read_scope, session_scope, transaction
+from freshness.db import read_connection, session_scope, transaction
 from freshness.errors import InvalidInput, Unavailable
 from freshness.models import Chunk, Snapshot, SnapshotState, Source
 from freshness.runtime import Runtime
@@ -44,21 +45,26 @@ def _reusable(runtime: Runtime, source_id: str, hashes: set[str]) -> dict[str, s
     """content hash -> a point of the same text in a retained snapshot of this source."""
     found: dict[str, str] = {}
     wanted = sorted(hashes)
-    with read_scope(runtime.sessions) as session:
+    with read_connection(runtime.sessions) as conn:
         for start in range(0, len(wanted), HASHES_PER_QUERY):
-            rows = session.execute(
-                select(Chunk.content_hash, Chunk.point_id)
-                .join(Snapshot, Snapshot.id == Chunk.snapshot_id)
-                .where(
-                    Chunk.source_id == source_id,
-                    Chunk.content_hash.in_(wanted[start : start + HASHES_PER_QUERY]),
-                    Chunk.text.is_not(None),  # the rows that hold a text: the index has only those
-                    Snapshot.state.in_([SnapshotState.ACTIVE, SnapshotState.SUPERSEDED]),
-                )
-            )
+            rows = conn.execute(_REUSABLE, {"source_id": source_id, "hashes": wanted[start : start + HASHES_PER_QUERY]})
             for digest, point_id in rows:
                 found.setdefault(digest, point_id)
     return found
+
+
+# Built once: building the select cost more than running it for a publish's few new chunks.
+_CHUNKS = cast(Table, Chunk.__table__)
+_REUSABLE = (
+    select(_CHUNKS.c.content_hash, _CHUNKS.c.point_id)
+    .join(Snapshot, Snapshot.id == _CHUNKS.c.snapshot_id)
+    .where(
+        _CHUNKS.c.source_id == bindparam("source_id"),
+        _CHUNKS.c.content_hash.in_(bindparam("hashes", expanding=True)),
+        _CHUNKS.c.text.is_not(None),  # the rows that hold a text: the index has only those
+        Snapshot.state.in_([SnapshotState.ACTIVE, SnapshotState.SUPERSEDED]),
+    )
+)
 
 
 def check_kept(runtime: Runtime, kept_points: list[str]) -> None:

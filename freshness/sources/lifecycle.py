@@ -55,15 +55,17 @@ def supersede(session: Session, source: Source, now: datetime) -> None:
     serving_changed(session)
 
 
-def activate_new(session: Session, source: Source, snapshot: Snapshot, now: datetime) -> Snapshot:
-    """A publish ends: its ingesting snapshot becomes the one the source serves.
+def activate_new(session: Session, source: Source, snapshot: Snapshot, now: datetime,
+                 stats: dict[str, Any] | None = None) -> Snapshot:
+    """A publish ends: its ingesting snapshot becomes the one the source serves, with its `stats` (written
+    by the same UPDATE as its state).
 
     The caller holds the source row's lock, taken before it read `snapshot`."""
     if snapshot.state != SnapshotState.INGESTING:
         raise Conflict("the publish was interrupted and marked failed; publish again")
     if source.retired_at is not None:
         raise Conflict(f"source {source.id!r} was retired during the publish")
-    return _make_active(session, source, snapshot, now)
+    return _make_active(session, source, snapshot, now, stats)
 
 
 def activate_retained(session: Session, source: Source, snapshot: Snapshot, now: datetime) -> Snapshot:
@@ -82,10 +84,13 @@ def activate_retained(session: Session, source: Source, snapshot: Snapshot, now:
     return _make_active(session, source, snapshot, now)
 
 
-def _make_active(session: Session, source: Source, snapshot: Snapshot, now: datetime) -> Snapshot:
+def _make_active(session: Session, source: Source, snapshot: Snapshot, now: datetime,
+                 stats: dict[str, Any] | None = None) -> Snapshot:
     _step_down(session, source, now)
     # The previous one leaves `active` before this one enters it: one active snapshot per source.
     session.flush()
+    if stats is not None:
+        snapshot.stats = stats
     snapshot.state = SnapshotState.ACTIVE
     snapshot.activated_at = now
     snapshot.superseded_at = None

@@ -29,16 +29,29 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, ColumnElement, Insert, String, Table, bindparam, func, insert, null, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Insert,
+    Row,
+    String,
+    Table,
+    bindparam,
+    func,
+    insert,
+    null,
+    select,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from freshness.auth.guards import require_owner
 from freshness.auth.keys import Principal
-from freshness.db import read_scope, transaction
+from freshness.db import read_connection, transaction
 from freshness.errors import Conflict, InvalidInput
 from freshness.ids import chunk_id_block, new_chunk_ids, new_snapshot_id
 from freshness.models import Chunk, Document, Snapshot, SnapshotState, Source
@@ -111,7 +124,9 @@ class Reservation:
         prefix, low = self.copy_ids
         values = {"prefix": prefix, "low": low + len(self.kept_points), "snapshot": self.snapshot_id,
                   "base": self.base_id, "documents": documents}
-        return list(session.execute(_copy_statement(session.get_bind().dialect.name), values).scalars())
+        # `all()` fetches the rows at once: iterating fetched them one call at a time, 500 calls per copy.
+        statement = _copy_statement(session.get_bind().dialect.name)
+        return list(session.connection().execute(statement, values).scalars().all())
 
 
 def _copy_statement(dialect: str) -> Insert:
@@ -167,8 +182,8 @@ def publish(
     sent_each = sent_hashes(body, runtime.settings, encoded)
     sent = fingerprint(sent_each)
     # The documents exactly as last accepted: nothing to cut, check or hash again (skipped when they are not).
-    prepared = None if _sent_before(runtime, source_id, sent, body.valid_until) else _prepare(
-        runtime, source_id, body, now, sent_each, encoded)
+    known = _look(runtime, source_id, sent, body.valid_until)
+    prepared = None if known is None else _prepare(runtime, source_id, body, now, sent_each, encoded, known)
     draft = _draft(prepared, source_id)
 
     ended: list[str] = []
@@ -243,15 +258,21 @@ def publish(
 
 
 def _prepare(runtime: Runtime, source_id: str, body: PublishRequest, now: datetime,
-             sent_each: list[str], encoded: list[bytes]) -> PreparedSnapshot:
-    """Prepared against the documents of the source's active snapshot, which it keeps where they are
-    sent exactly as then; in the worker process when what is left to prepare is large (sources.worker)."""
-    with read_scope(runtime.sessions) as session:
-        rows = session.execute(_ACTIVE_DOCUMENTS, {"source_id": source_id}).all()
+             sent_each: list[str], encoded: list[bytes], rows: list[Row[Any]] | None = None) -> PreparedSnapshot:
+    """Prepared against the documents of the source's active snapshot (`rows`, read now when not given),
+    which it keeps where they are sent exactly as then; in the worker process when what is left to prepare
+    is large (sources.worker)."""
+    if rows is None:
+        with read_connection(runtime.sessions) as conn:
+            rows = _active_documents(conn, source_id)
     known = {row.document_id: KnownDocument(row.sent_hash, row.content_hash, row.chunk_count) for row in rows}
     prepared = workers.prepare(body, runtime.settings, now, sent_each, encoded, known)
     prepared.base_id = rows[0].active_snapshot_id if rows else None
     return prepared
+
+
+def _active_documents(conn: Connection, source_id: str) -> list[Row[Any]]:
+    return list(conn.execute(_ACTIVE_DOCUMENTS, {"source_id": source_id}).all())
 
 
 def _write_chunk_rows(runtime: Runtime, plan: Reservation) -> None:
@@ -270,11 +291,14 @@ class _NotSentBefore(Exception):
     """The active snapshot changed between the look and the transaction: the body must be prepared."""
 
 
-def _sent_before(runtime: Runtime, source_id: str, sent: str, valid_until: datetime | None) -> bool:
-    """Whether the source's active snapshot was last published or confirmed with exactly these documents."""
-    with read_scope(runtime.sessions) as session:
-        row = session.connection().execute(_ACTIVE_FINGERPRINT, {"source_id": source_id}).first()
-    return row is not None and (row.stats or {}).get(FINGERPRINT) == sent and row.valid_until == valid_until
+def _look(runtime: Runtime, source_id: str, sent: str, valid_until: datetime | None) -> list[Row[Any]] | None:
+    """None when the source's active snapshot was last published or confirmed with exactly these documents;
+    else the active snapshot's documents to prepare against, read in the same read transaction."""
+    with read_connection(runtime.sessions) as conn:
+        row = conn.execute(_ACTIVE_FINGERPRINT, {"source_id": source_id}).first()
+        if row is not None and (row.stats or {}).get(FINGERPRINT) == sent and row.valid_until == valid_until:
+            return None
+        return _active_documents(conn, source_id)
 
 
 def _ms(started: float) -> int:
@@ -394,10 +418,15 @@ def _activate_new(
 ) -> tuple[Snapshot, serving.StepDown]:
     source = get_source(session, source_id, for_update=True)
     previous = source.active_snapshot_id
-    snapshot = lifecycle.activate_new(session, source, session.get_one(Snapshot, snapshot_id), runtime.clock.now())
+    # Both snapshots in one statement: the activation then finds them in the session (which keeps them only
+    # while something refers to them: `_loaded`, to the end), not by a read each.
+    _loaded = session.scalars(_SNAPSHOTS, {"ids": [snapshot_id, previous]}).all()
+    snapshot = session.get_one(Snapshot, snapshot_id)
+    stats = {"chunks_embedded": embedded, "chunks_reused": reused, "duration_ms": _ms(started), FINGERPRINT: sent}
+    snapshot = lifecycle.activate_new(session, source, snapshot, runtime.clock.now(), stats)
     done = serving.take_over(session, runtime.store, source_id, previous, snapshot_id, published=True,
                              built_on=built_on)
-    snapshot.stats = {"chunks_embedded": embedded, "chunks_reused": reused, "duration_ms": _ms(started),
-                      FINGERPRINT: sent}
     return snapshot, done
 
+
+_SNAPSHOTS = select(Snapshot).where(Snapshot.id.in_(bindparam("ids", expanding=True)))
