@@ -165,44 +165,45 @@ def write_records(session: Session | Connection, records: list[RecordInput],
     return written
 
 
-def _unnest(table: Table, columns: tuple[str, ...], prefix: str) -> str:
-    """`SELECT ... FROM unnest(...)` of one array parameter per column, each cast to its column's type without
-    a length (a cast to VARCHAR(n) would cut a longer value short; the insert refuses it, as before)."""
-    arrays = ", ".join(f"%({prefix}{name})s::{_array_type(table, name)}" for name in columns)
-    return f"SELECT * FROM unnest({arrays}) AS given({', '.join(columns)})"
+def _recordset(table: Table, columns: tuple[str, ...], parameter: str) -> str:
+    """`SELECT ... FROM json_to_recordset(...)`: the rows given as one JSON array, each column read as its
+    column's type without a length (a cast to VARCHAR(n) would cut a longer value short; the insert refuses it)."""
+    types = ", ".join(f"{name} {_recordset_type(table, name)}" for name in columns)
+    return f"SELECT {', '.join(columns)} FROM json_to_recordset(%({parameter})s::json) AS given({types})"
 
 
-def _array_type(table: Table, name: str) -> str:
+def _recordset_type(table: Table, name: str) -> str:
     column_type = table.c[name].type
     if isinstance(column_type, (JSON, String)):
-        return "TEXT[]"  # JSON: the canonical text, made JSON by a cast in the insert
-    return re.sub(r"\(\d+\)", "", column_type.compile(postgresql_dialect)) + "[]"
+        return "TEXT"  # JSON: the canonical text its hash covers, made JSON by a cast in the insert
+    return re.sub(r"\(\d+\)", "", column_type.compile(postgresql_dialect))
 
 
 postgresql_dialect = postgresql.dialect()
-# The records, their chunk rows and the head's move in one statement. Arrays, one per column, keep its text the
-# same whatever the number of rows, so psycopg prepares it once per connection. The chunk rows' foreign key to
-# their record is checked at the end of the statement, when the records are in. The content is the canonical
-# JSON its hash covers, taken as JSON by a cast, as the single statements do (_insert_record).
+# The records, their chunk rows and the head's move in one statement. The rows go as one JSON parameter per
+# table: the statement's text stays the same whatever the number of rows, so psycopg prepares it once, and one
+# string costs the driver less to send than a parameter per value (or an array per column). The chunk rows'
+# foreign key to their record is checked at the end of the statement, when the records are in. The content
+# is the canonical JSON its hash covers, carried as a JSON string and stored as that text by a cast, as the
+# single insert does (_insert_record).
 _APPEND_PG = (
     f"WITH records AS (INSERT INTO {_RECORDS.name} ({', '.join(_RECORD_COLUMNS)})"
     f" SELECT {', '.join('content::json' if c == 'content' else c for c in _RECORD_COLUMNS)}"
-    f" FROM ({_unnest(_RECORDS, _RECORD_COLUMNS, 'r_')}) AS r),"
-    f" chunks AS (INSERT INTO {_CHUNKS.name} ({', '.join(_CHUNK_COLUMNS)}) {_unnest(_CHUNKS, _CHUNK_COLUMNS, 'c_')})"
+    f" FROM ({_recordset(_RECORDS, _RECORD_COLUMNS, 'records')}) AS r),"
+    f" chunks AS (INSERT INTO {_CHUNKS.name} ({', '.join(_CHUNK_COLUMNS)})"
+    f" {_recordset(_CHUNKS, _CHUNK_COLUMNS, 'chunks')})"
     f" UPDATE {_HEAD.name} SET seq = %(new_seq)s, last_hash = %(new_hash)s WHERE id = 1"
 )
+_encode = msgspec.json.Encoder().encode
 
 
 def _append_parameters(dialect: Dialect, rows: list[dict[str, Any]], chunk_rows: list[dict[str, Any]], seq: int,
                        last: str) -> dict[str, Any]:
-    parameters: dict[str, Any] = {"new_seq": seq, "new_hash": last}
     served_at = _RECORDS.c.served_at.type.bind_processor(dialect)  # the UTC check of UTCDateTime
-    for name in _RECORD_COLUMNS:
-        values = [row[name] for row in rows]
-        parameters[f"r_{name}"] = [served_at(v) for v in values] if name == "served_at" and served_at else values
-    for name in _CHUNK_COLUMNS:
-        parameters[f"c_{name}"] = [row[name] for row in chunk_rows]
-    return parameters
+    if served_at is not None:
+        rows = [{**row, "served_at": served_at(row["served_at"])} for row in rows]
+    return {"records": _encode(rows).decode(), "chunks": _encode(chunk_rows).decode(), "new_seq": seq,
+            "new_hash": last}
 
 
 @cache
