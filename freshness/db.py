@@ -170,7 +170,11 @@ _read_binds: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictiona
 
 
 def _read_bind(factory: sessionmaker[Session]) -> Engine:
-    engine = factory.kw["bind"]
+    return read_engine(factory.kw["bind"])
+
+
+def read_engine(engine: Engine) -> Engine:
+    """`engine` for units of work that only read (`read_scope`, `read_connection`, the key lookup)."""
     bind = _read_binds.get(engine)
     if bind is None:
         # Shares the engine's pool; only the BEGIN it issues differs. PostgreSQL reads with no transaction
@@ -180,7 +184,7 @@ def _read_bind(factory: sessionmaker[Session]) -> Engine:
         options: dict[str, Any] = {READ_ONLY: True}
         if engine.dialect.name == "postgresql":
             options["isolation_level"] = "AUTOCOMMIT"
-        bind = _read_binds[engine] = engine.execution_options(**options)
+        bind = _read_binds.setdefault(engine, engine.execution_options(**options))
     return bind
 
 

@@ -66,3 +66,22 @@ def test_an_audited_retrieval_waits_for_six_round_trips(admin, client, tmp_path)
     assert len(trips) <= 6, trips
     with runtime.sessions() as session:  # the record is there: nothing was left out to save a round trip
         assert session.scalar(select(Retrieval.seq).where(Retrieval.request_id == answer.request_id)) == 2
+
+
+def test_over_http_the_key_lookup_adds_one_round_trip(admin, keys, client, tmp_path):
+    register(admin, "refund-policy")
+    publish(admin, "refund-policy", [{"id": "refunds.md", "text": "Refunds are accepted within 30 days."}])
+    runtime = client.app.state.runtime
+    runtime.engine.dispose()
+    path = tmp_path / "libpq.trace"
+    traced = _traced(runtime.engine, path)
+    reader = admin.as_key(keys.reader)
+    body = {"query": "refunds accepted days", "task_class": "general_question", "top_k": 3}
+    assert reader.post("/v1/retrieve", json=body).json()["results"], "the first retrieval should serve the source"
+    path.write_text("")
+
+    response = reader.post("/v1/retrieve", json=body)
+
+    trips = _round_trips(traced, path)
+    assert response.status_code == 200 and response.json()["results"]
+    assert len(trips) <= 7, trips  # the key's read, in autocommit too, then the six of the retrieval
