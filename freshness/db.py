@@ -52,13 +52,19 @@ def make_engine(url: str, timeout: float | None = None) -> Engine:
     if url.startswith("sqlite"):
         engine = _sqlite_engine(url, timeout)
     else:
-        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+        parsed = make_url(url)
+        psycopg = parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg"
+        # psycopg's connections are checked at checkout by freshness.pgliveness, mostly without a round trip.
+        engine = create_engine(url, pool_pre_ping=not psycopg, pool_size=10, max_overflow=20,
                                pool_timeout=timeout or UNBOUNDED_WAIT,
                                execution_options={DB_TIMEOUT: timeout})
-        if timeout is not None and engine.dialect.name == "postgresql" and engine.dialect.driver == "psycopg":
+        if psycopg:
             from freshness.pgbounds import bound_postgres
+            from freshness.pgliveness import ping_when_in_doubt
 
-            bound_postgres(engine, timeout)
+            if timeout is not None:
+                bound_postgres(engine, timeout)
+            ping_when_in_doubt(engine)
     health = write_health(engine)
 
     @event.listens_for(engine, "handle_error")
@@ -164,11 +170,21 @@ _read_binds: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictiona
 
 
 def _read_bind(factory: sessionmaker[Session]) -> Engine:
-    engine = factory.kw["bind"]
+    return read_engine(factory.kw["bind"])
+
+
+def read_engine(engine: Engine) -> Engine:
+    """`engine` for units of work that only read (`read_scope`, `read_connection`, the key lookup)."""
     bind = _read_binds.get(engine)
     if bind is None:
-        # Shares the engine's pool; only the BEGIN it issues differs.
-        bind = _read_binds[engine] = engine.execution_options(**{READ_ONLY: True})
+        # Shares the engine's pool; only the BEGIN it issues differs. PostgreSQL reads with no transaction
+        # at all (autocommit): under READ COMMITTED each statement takes its own snapshot anyway, so a
+        # transaction around reads only costs its BEGIN and ROLLBACK round trips, and psycopg follows every
+        # ROLLBACK with a DEALLOCATE ALL (a third one) that also throws away its prepared statements.
+        options: dict[str, Any] = {READ_ONLY: True}
+        if engine.dialect.name == "postgresql":
+            options["isolation_level"] = "AUTOCOMMIT"
+        bind = _read_binds.setdefault(engine, engine.execution_options(**options))
     return bind
 
 
@@ -207,7 +223,8 @@ def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A unit of work that only reads: it never takes SQLite's write lock, and writes nothing.
 
     Everything it reads comes from one consistent snapshot of the database (SQLite WAL; on
-    PostgreSQL, each statement sees what was committed when it started)."""
+    PostgreSQL, each statement sees what was committed when it started: it runs in autocommit, each
+    statement a transaction of its own, which is what READ COMMITTED gives a transaction's statements)."""
     session = factory(bind=_read_bind(factory))
     try:
         yield session

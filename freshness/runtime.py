@@ -19,7 +19,7 @@ from freshness.models import ServiceState
 from freshness.policy.holder import PolicyHolder
 from freshness.policy_repository import admit_policy
 from freshness.private_paths import make_private_dir
-from freshness.retrieval.active import still_active
+from freshness.retrieval.active import still_active_then_head
 from freshness.retrieval.active_cache import ActiveCache
 from freshness.settings import Settings
 from freshness.sources.worker import workers
@@ -82,7 +82,7 @@ class Runtime:
     wal: WalCheckpointer | None = None  # on an SQLite file: checkpoints its write-ahead log (freshness.walcheckpoint)
 
     def __post_init__(self) -> None:
-        self.audit_batch = GroupCommit(self.sessions, still_active)
+        self.audit_batch = GroupCommit(self.sessions, still_active_then_head)
 
     def close(self) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Set
 from dataclasses import dataclass
@@ -9,8 +10,9 @@ from functools import cache
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import JSON, Connection, Engine, Insert, Table, Text, bindparam, select
+from sqlalchemy import JSON, Connection, Dialect, Engine, Insert, String, Table, Text, bindparam, select
 from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
 from freshness.audit.chain import chained_hash
@@ -93,10 +95,27 @@ def build_content(record: RecordInput) -> dict[str, Any]:
 # Core statements built once and run on the session's connection; the ORM unit of work, and the ORM's
 # handling of each execution, cost more than the rows they write.
 _HEAD = cast(Table, AuditChainHead.__table__)
-_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.last_hash).where(_HEAD.c.id == 1).with_for_update()
+"""The chain head, locked until the transaction ends: every writer of records takes it, last of its locks."""
 _RECORDS = cast(Table, Retrieval.__table__)
-_INSERT_CHUNKS = cast(Table, RetrievalChunk.__table__).insert()
+_CHUNKS = cast(Table, RetrievalChunk.__table__)
+_INSERT_CHUNKS = _CHUNKS.insert()
 _MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+_RECORD_COLUMNS = ("request_id", "seq", "served_at", "task_class", "status", "policy_version", "key_id", "content",
+                   "prev_hash", "record_hash")
+_CHUNK_COLUMNS = ("request_id", "seq", "kind", "rank", "chunk_id", "source_id", "snapshot_id", "freshness",
+                  "source_class", "age_seconds", "max_age_seconds", "score")
+
+ChainHead = tuple[int, str]
+"""The chain head as locked: the last record's seq and hash."""
+
+
+def lock_head(conn: Connection) -> ChainHead:
+    """Lock the chain head (until the transaction ends) and read it."""
+    head = conn.execute(LOCK_HEAD).first()
+    if head is None:
+        raise RuntimeError("the audit chain head is missing; run `freshness db upgrade`")
+    return head.seq, head.last_hash
 
 
 def write_record(session: Session | Connection, record: RecordInput) -> tuple[int, str]:
@@ -104,17 +123,17 @@ def write_record(session: Session | Connection, record: RecordInput) -> tuple[in
     return write_records(session, [record])[0]
 
 
-def write_records(session: Session | Connection, records: list[RecordInput]) -> list[tuple[int, str]]:
+def write_records(session: Session | Connection, records: list[RecordInput],
+                  head: ChainHead | None = None) -> list[tuple[int, str]]:
     """Append the records to the chain, in order, in the caller's transaction; returns each one's seq and hash.
 
-    The head is locked and moved once, and the records and their chunk rows are written by one statement
-    each, however many records there are."""
+    `head`: the chain head as the caller's transaction locked it (`lock_head`, or a statement that locks it
+    with other rows); locked here when not given. The head is locked and moved once, and the records and
+    their chunk rows are written by one statement each (on PostgreSQL one statement for all three), however
+    many records there are."""
     conn = session if isinstance(session, Connection) else session.connection()
     # Locking the head row serialises audit writes, so the chain stays linear across threads and replicas.
-    head = conn.execute(_LOCK_HEAD).first()
-    if head is None:
-        raise RuntimeError("the audit chain head is missing; run `freshness db upgrade`")
-    seq, last = head.seq, head.last_hash
+    seq, last = head if head is not None else lock_head(conn)
     rows: list[dict[str, Any]] = []
     chunk_rows: list[dict[str, Any]] = []
     written = []
@@ -135,11 +154,56 @@ def write_records(session: Session | Connection, records: list[RecordInput]) -> 
         })
         chunk_rows += _chunk_rows(record, seq)
         written.append((seq, last))
+    if conn.dialect.name == "postgresql" and conn.dialect.paramstyle == "pyformat":
+        # One round trip instead of three: each is a wait for the server while the head is locked.
+        conn.exec_driver_sql(_APPEND_PG, _append_parameters(conn.dialect, rows, chunk_rows, seq, last))
+        return written
     conn.execute(_insert_record(conn.dialect.name), rows)
     if chunk_rows:
         conn.execute(_INSERT_CHUNKS, chunk_rows)
     conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": last})
     return written
+
+
+def _recordset(table: Table, columns: tuple[str, ...], parameter: str) -> str:
+    """`SELECT ... FROM json_to_recordset(...)`: the rows given as one JSON array, each column read as its
+    column's type without a length (a cast to VARCHAR(n) would cut a longer value short; the insert refuses it)."""
+    types = ", ".join(f"{name} {_recordset_type(table, name)}" for name in columns)
+    return f"SELECT {', '.join(columns)} FROM json_to_recordset(%({parameter})s::json) AS given({types})"
+
+
+def _recordset_type(table: Table, name: str) -> str:
+    column_type = table.c[name].type
+    if isinstance(column_type, (JSON, String)):
+        return "TEXT"  # JSON: the canonical text its hash covers, made JSON by a cast in the insert
+    return re.sub(r"\(\d+\)", "", column_type.compile(postgresql_dialect))
+
+
+postgresql_dialect = postgresql.dialect()
+# The records, their chunk rows and the head's move in one statement. The rows go as one JSON parameter per
+# table: the statement's text stays the same whatever the number of rows, so psycopg prepares it once, and one
+# string costs the driver less to send than a parameter per value (or an array per column). The chunk rows'
+# foreign key to their record is checked at the end of the statement, when the records are in. The content
+# is the canonical JSON its hash covers, carried as a JSON string and stored as that text by a cast, as the
+# single insert does (_insert_record).
+_APPEND_PG = (
+    f"WITH records AS (INSERT INTO {_RECORDS.name} ({', '.join(_RECORD_COLUMNS)})"
+    f" SELECT {', '.join('content::json' if c == 'content' else c for c in _RECORD_COLUMNS)}"
+    f" FROM ({_recordset(_RECORDS, _RECORD_COLUMNS, 'records')}) AS r),"
+    f" chunks AS (INSERT INTO {_CHUNKS.name} ({', '.join(_CHUNK_COLUMNS)})"
+    f" {_recordset(_CHUNKS, _CHUNK_COLUMNS, 'chunks')})"
+    f" UPDATE {_HEAD.name} SET seq = %(new_seq)s, last_hash = %(new_hash)s WHERE id = 1"
+)
+_encode = msgspec.json.Encoder().encode
+
+
+def _append_parameters(dialect: Dialect, rows: list[dict[str, Any]], chunk_rows: list[dict[str, Any]], seq: int,
+                       last: str) -> dict[str, Any]:
+    served_at = _RECORDS.c.served_at.type.bind_processor(dialect)  # the UTC check of UTCDateTime
+    if served_at is not None:
+        rows = [{**row, "served_at": served_at(row["served_at"])} for row in rows]
+    return {"records": _encode(rows).decode(), "chunks": _encode(chunk_rows).decode(), "new_seq": seq,
+            "new_hash": last}
 
 
 @cache
@@ -178,12 +242,13 @@ class GroupCommit:
     records is tried again alone, so one bad record fails only its own retrieval.
 
     Before the first record, `still_active` is asked once about every snapshot the batch serves (on
-    PostgreSQL it locks their sources): so the transaction takes all its source locks before the
-    chain head, never one while holding the head, the order the locked retrieval takes them too.
+    PostgreSQL it locks their sources), and it locks the chain head after those (on PostgreSQL in the
+    same statement, one round trip): so the transaction takes all its source locks before the chain
+    head, never one while holding the head, the order the locked retrieval takes them too.
     """
 
     def __init__(self, sessions: sessionmaker[Session],
-                 still_active: Callable[[Connection, Set[str]], frozenset[str]]) -> None:
+                 still_active: Callable[[Connection, Set[str]], tuple[frozenset[str], ChainHead]]) -> None:
         # The group's transaction is a connection's, not a session's: it runs statements and no ORM, and the
         # session's bookkeeping cost more than a short transaction's begin and commit.
         self._engine: Engine = sessions.kw["bind"]
@@ -229,12 +294,12 @@ class GroupCommit:
 
     def _write_together(self, batch: list[PendingRecord]) -> None:
         with self._engine.begin() as conn:  # commits, or rolls back on any error
-            active = self._still_active(conn, set().union(*(item.snapshot_ids for item in batch)))
+            active, head = self._still_active(conn, set().union(*(item.snapshot_ids for item in batch)))
             for item in batch:
                 item.written = item.snapshot_ids <= active
             records = [item.record() for item in batch if item.written]
             if records:
-                write_records(conn, records)
+                write_records(conn, records, head)
 
 
 @dataclass

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import weakref
 from typing import Any, cast
 
 from sqlalchemy import Engine
 
 from freshness.auth.keys import BY_HASH, Principal, authenticate, key_hash_of, principal_of
-from freshness.db import READ_ONLY
+from freshness.db import read_engine
 from freshness.dbfaults import as_unavailable, is_unavailable
 
 BUSY_MS = 200
@@ -89,20 +88,10 @@ class InlineKeys:
 
 def look_up_elsewhere(engine: Engine, header: str | None) -> Principal:
     """The caller, read on a connection of the engine's pool in a read-only unit of work (it never takes
-    SQLite's write lock); for a worker thread, where the guard cannot read in place."""
-    with _read_only(engine).connect() as conn:  # rolled back when it closes
+    SQLite's write lock; on PostgreSQL one statement in autocommit, freshness.db.read_engine); for a worker
+    thread, where the guard cannot read in place."""
+    with read_engine(engine).connect() as conn:  # rolled back when it closes
         return authenticate(conn, header)
-
-
-_READ_ONLY_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
-
-
-def _read_only(engine: Engine) -> Engine:
-    reads = _READ_ONLY_ENGINES.get(engine)
-    if reads is None:
-        # Shares the engine's pool; only the BEGIN it issues on SQLite differs (freshness.db).
-        reads = _READ_ONLY_ENGINES.setdefault(engine, engine.execution_options(**{READ_ONLY: True}))
-    return reads
 
 
 def open_inline_keys(engine: Engine) -> InlineKeys | None:

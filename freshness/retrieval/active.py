@@ -6,7 +6,8 @@ source row, so none can slip in before the audit record commits. SQLite's write 
 transaction began, does the same.
 
 Lock order: a transaction that writes audit records takes every source lock it needs first, in one
-statement in id order, and the audit chain head last (audit.writer). The group commit checks the
+statement in id order, and the audit chain head last (audit.writer; `still_active_then_head` takes both, on
+PostgreSQL in one statement whose head lock waits for the sources' locks). The group commit checks the
 union of its batch's snapshots before its first record, and the locked attempt locks its sources
 before it writes; so no writer of records holds the head while it waits for a source that an owner's
 activation holds, and no cycle of waits can form.
@@ -17,9 +18,10 @@ from __future__ import annotations
 from collections.abc import Set
 from typing import Any, cast
 
-from sqlalchemy import ColumnClause, Connection, Select, Table, bindparam, literal_column, select
+from sqlalchemy import ColumnClause, Connection, Select, Table, bindparam, func, literal_column, select
 from sqlalchemy.orm import Session
 
+from freshness.audit.writer import LOCK_HEAD, ChainHead, lock_head
 from freshness.models import Snapshot, SnapshotState, Source
 from freshness.retrieval.prepared import prepared
 
@@ -63,3 +65,28 @@ def _of_ids(ids: Any) -> Select[tuple[str]]:
 
 def _locking(ids: Any) -> Select[tuple[str]]:
     return _statement(ids, postgres=True)
+
+
+def still_active_then_head(conn: Connection, snapshot_ids: Set[str]) -> tuple[frozenset[str], ChainHead]:
+    """`still_active`, then the audit chain head locked (audit.writer.lock_head), in that order.
+
+    On PostgreSQL one statement, one round trip: the sources' locks are taken in a materialised CTE, and
+    the head's row qualifies for its lock only once that CTE has been read to the end, so the head is
+    locked after every source, as two statements would."""
+    if conn.dialect.name != "postgresql":
+        return still_active(conn, snapshot_ids), lock_head(conn)
+    ids = sorted(snapshot_ids) or [""]  # no snapshot is named "": the head alone is locked
+    if len(ids) > _MANY:
+        return still_active(conn, snapshot_ids), lock_head(conn)
+    statement = prepared(_locking_then_head, conn.dialect, ids=len(ids))
+    row = conn.exec_driver_sql(statement.sql, statement.parameters(ids=ids)).first()
+    if row is None:
+        raise RuntimeError("the audit chain head is missing; run `freshness db upgrade`")
+    return frozenset(row[2] or ()), (row[0], row[1])
+
+
+def _locking_then_head(ids: Any) -> Select[Any]:
+    live = _locking(ids).cte("live").prefix_with("MATERIALIZED")
+    read_through = select(func.count()).select_from(live).scalar_subquery() >= 0
+    head = LOCK_HEAD.where(read_through).cte("head")
+    return select(head.c.seq, head.c.last_hash, select(func.array_agg(live.c.id)).scalar_subquery())

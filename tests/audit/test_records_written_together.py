@@ -1,16 +1,23 @@
 """Audit records of a group commit are written together: the chain head is locked and moved once, and the
-records and their chunk rows go in with one statement each, chained in order as if written one by one."""
+records and their chunk rows go in with one statement each (on PostgreSQL one statement for the records,
+their chunk rows and the head's move), chained in order as if written one by one."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import event, select
+import json
 
+import msgspec
+import pytest
+from sqlalchemy import Text, cast, event, select
+
+from freshness.audit.chain import chained_hash
 from freshness.audit.record import RecordedKey, RecordInput, RejectedEntry, ServedEntry, SnapshotFacts, SourceFacts
 from freshness.audit.verify import verify_chain
 from freshness.audit.writer import write_record, write_records
 from freshness.db import session_scope
+from freshness.hashing import canonical_json
 from freshness.models import Retrieval, RetrievalChunk
+from tests.conftest import PG_URL
 
 
 @pytest.fixture
@@ -49,8 +56,8 @@ def test_a_batch_is_one_head_lock_one_insert_of_records_one_of_chunk_rows_one_he
         event.remove(engine, "before_cursor_execute", seen)
 
     assert [seq for seq, _ in written] == [1, 2, 3, 4, 5]
-    work = [s for s in statements if s in ("SELECT", "INSERT", "UPDATE")]
-    assert work == ["SELECT", "INSERT", "INSERT", "UPDATE"]
+    work = [s for s in statements if s in ("SELECT", "INSERT", "UPDATE", "WITH")]
+    assert work == (["SELECT", "WITH"] if PG_URL else ["SELECT", "INSERT", "INSERT", "UPDATE"])
     with session_scope(runtime.sessions) as session:
         rows = session.execute(select(Retrieval.seq, Retrieval.request_id, Retrieval.prev_hash, Retrieval.record_hash)
                                .order_by(Retrieval.seq)).all()
@@ -72,3 +79,25 @@ def test_records_written_together_chain_on_from_one_written_alone(runtime, clock
 
     result = verify_chain(runtime.sessions)
     assert result["ok"] is True and result["records_checked"] == 4
+
+
+AWKWARD = 'a "quoted" \\ back\\slash, new\nline, tab\t, \x01 control, \u2028 separator, 😀 emoji, Rückerstattung'
+
+
+def test_records_written_together_store_the_very_text_their_hash_covers(runtime, clock):
+    """On PostgreSQL the rows travel as JSON to the one statement that appends them: what is stored is still
+    the canonical text the hash was made over, escapes and all."""
+    awkward = [msgspec.structs.replace(record(n, clock.now()), query=f"{AWKWARD} {n}") for n in (1, 2)]
+    with session_scope(runtime.sessions) as session:
+        written = write_records(session, awkward)
+    with session_scope(runtime.sessions) as session:
+        as_text = cast(Retrieval.content, Text) if PG_URL else Retrieval.content
+        rows = session.execute(select(as_text, Retrieval.prev_hash, Retrieval.record_hash, Retrieval.served_at)
+                               .order_by(Retrieval.seq)).all()
+    assert [digest for _, _, digest, _ in rows] == [digest for _, digest in written]
+    for (stored, prev, digest, served_at), given in zip(rows, awkward, strict=True):
+        stored = stored if isinstance(stored, str) else canonical_json(stored)
+        assert digest == chained_hash(prev, stored)
+        assert json.loads(stored)["query"] == given.query
+        assert served_at == given.served_at
+    assert verify_chain(runtime.sessions)["ok"] is True

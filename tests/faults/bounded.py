@@ -34,3 +34,9 @@ def assert_problem(answer: Any, status: int, problem_type: str) -> None:
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"].startswith("application/problem+json"), answer.headers
     assert answer.json()["type"] == TYPE_BASE + problem_type, answer.text
+
+
+def starts_with(statement: str, start: str) -> bool:
+    """`statement` is `start`..., or a data-modifying CTE of it (PostgreSQL appends records so)."""
+    upper = " ".join(statement.upper().split())
+    return upper.startswith(start) or (upper.startswith("WITH ") and f"AS ({start}" in upper)

@@ -29,7 +29,7 @@ from freshness.auth.keys import create_key
 from freshness.db import make_engine, make_session_factory, session_scope
 from freshness.sources import publish as publishing
 from tests.conftest import PG_URL, Api, publish, register
-from tests.faults.bounded import assert_problem
+from tests.faults.bounded import assert_problem, starts_with
 
 ASK = {"query": "refund days", "task_class": "general_question"}
 WRITES = ("INSERT", "UPDATE", "DELETE")
@@ -44,7 +44,7 @@ def _disk_full() -> Exception:
 @contextmanager
 def disk_full(engine, statements: tuple[str, ...] = WRITES) -> Iterator[None]:
     def execute(cursor, statement, parameters, context) -> None:  # noqa: ANN001
-        if statement.lstrip().upper().startswith(statements):
+        if any(starts_with(statement, start) for start in statements):
             raise _disk_full()
 
     event.listen(engine, "do_execute", execute)

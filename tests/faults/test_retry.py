@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from freshness.dbfaults import ATTEMPTS, retrying
 from tests.conftest import PG_URL, publish, register
-from tests.faults.bounded import assert_problem
+from tests.faults.bounded import assert_problem, starts_with
 
 
 def _deadlock() -> Exception:
@@ -76,7 +76,7 @@ def failing(engine, statement_start: str, times: int) -> Iterator[list[int]]:
     failed = [0]
 
     def execute(cursor, statement, parameters, context) -> None:  # noqa: ANN001
-        if failed[0] < times and statement.lstrip().upper().startswith(statement_start):
+        if failed[0] < times and starts_with(statement, statement_start):
             failed[0] += 1
             raise _deadlock()
 
