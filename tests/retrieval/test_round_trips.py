@@ -49,13 +49,20 @@ def _round_trips(traced: list, path: Path) -> list[str]:
             if fields[2] in ("Query", "Sync")]
 
 
-def test_an_audited_retrieval_waits_for_six_round_trips(admin, client, tmp_path):
+@pytest.fixture
+def traced_service(admin, client, tmp_path):  # noqa: ANN001, ANN201
+    """A published source, and the service's engine with every connection it makes from now on traced:
+    (runtime, traced connections, trace file)."""
     register(admin, "refund-policy")
     publish(admin, "refund-policy", [{"id": "refunds.md", "text": "Refunds are accepted within 30 days."}])
     runtime = client.app.state.runtime
     runtime.engine.dispose()
     path = tmp_path / "libpq.trace"
-    traced = _traced(runtime.engine, path)
+    return runtime, _traced(runtime.engine, path), path
+
+
+def test_an_audited_retrieval_waits_for_six_round_trips(traced_service):
+    runtime, traced, path = traced_service
     assert retrieve(runtime, READER, ASK, None).results, "the first retrieval should serve the source"
     path.write_text("")  # the connections are made and pooled: count the next retrieval alone
 
@@ -68,13 +75,8 @@ def test_an_audited_retrieval_waits_for_six_round_trips(admin, client, tmp_path)
         assert session.scalar(select(Retrieval.seq).where(Retrieval.request_id == answer.request_id)) == 2
 
 
-def test_over_http_the_key_lookup_adds_one_round_trip(admin, keys, client, tmp_path):
-    register(admin, "refund-policy")
-    publish(admin, "refund-policy", [{"id": "refunds.md", "text": "Refunds are accepted within 30 days."}])
-    runtime = client.app.state.runtime
-    runtime.engine.dispose()
-    path = tmp_path / "libpq.trace"
-    traced = _traced(runtime.engine, path)
+def test_over_http_the_key_lookup_adds_one_round_trip(admin, keys, traced_service):
+    _, traced, path = traced_service
     reader = admin.as_key(keys.reader)
     body = {"query": "refunds accepted days", "task_class": "general_question", "top_k": 3}
     assert reader.post("/v1/retrieve", json=body).json()["results"], "the first retrieval should serve the source"
