@@ -237,5 +237,5 @@ def read_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 def read_connection(factory: sessionmaker[Session]) -> Iterator[Connection]:
     """`read_scope` on a bare connection, for a unit of work that runs statements and no ORM (the
     session's bookkeeping cost as much as a short read)."""
-    with _read_bind(factory).connect() as conn:  # rolled back when it closes
+    with _read_bind(factory).connect() as conn:  # SQLite: rolled back when it closes (PostgreSQL: autocommit)
         yield conn

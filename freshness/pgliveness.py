@@ -64,6 +64,6 @@ def quiet(conn: psycopg.Connection) -> bool:
     try:
         poller = select.poll()
         poller.register(pgconn.socket, select.POLLIN)
-    except (psycopg.Error, OSError, ValueError):
+    except (psycopg.Error, OSError, ValueError, AttributeError):  # AttributeError: no poll() here (Windows)
         return False
     return not poller.poll(0)

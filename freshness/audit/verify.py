@@ -5,9 +5,9 @@ A record's hash covers its `content` only. Lookups filter on the columns beside 
 the content says is a changed record, and so is a chunk row missing, added or moved to another
 record. The one column not held to the content is `retrieval_chunks.id`, a row number with no meaning.
 
-Each page of records is read in its own short read transaction (`read_scope`): on SQLite that is a
-deferred BEGIN under WAL, which neither waits for nor blocks the one writer; on PostgreSQL a plain
-transaction, which no write waits on. A verify of a million records thus never holds up the audit
+Each page of records is read in its own short read unit of work (`read_scope`): on SQLite a deferred
+BEGIN under WAL, which neither waits for nor blocks the one writer; on PostgreSQL statements in
+autocommit, which no write waits on. A verify of a million records thus never holds up the audit
 writes of retrievals, and it also checks the records appended while it runs. Because pages see the
 log at different moments, what looks like a missing tail is looked at once more before it is reported.
 """

@@ -165,6 +165,9 @@ def write_records(session: Session | Connection, records: list[RecordInput],
     return written
 
 
+_PG_DIALECT = postgresql.dialect()
+
+
 def _recordset(table: Table, columns: tuple[str, ...], parameter: str) -> str:
     """`SELECT ... FROM json_to_recordset(...)`: the rows given as one JSON array, each column read as its
     column's type without a length (a cast to VARCHAR(n) would cut a longer value short; the insert refuses it)."""
@@ -176,10 +179,9 @@ def _recordset_type(table: Table, name: str) -> str:
     column_type = table.c[name].type
     if isinstance(column_type, (JSON, String)):
         return "TEXT"  # JSON: the canonical text its hash covers, made JSON by a cast in the insert
-    return re.sub(r"\(\d+\)", "", column_type.compile(postgresql_dialect))
+    return re.sub(r"\(\d+\)", "", column_type.compile(_PG_DIALECT))
 
 
-postgresql_dialect = postgresql.dialect()
 # The records, their chunk rows and the head's move in one statement. The rows go as one JSON parameter per
 # table: the statement's text stays the same whatever the number of rows, so psycopg prepares it once, and one
 # string costs the driver less to send than a parameter per value (or an array per column). The chunk rows'
@@ -199,6 +201,11 @@ _encode = msgspec.json.Encoder().encode
 
 def _append_parameters(dialect: Dialect, rows: list[dict[str, Any]], chunk_rows: list[dict[str, Any]], seq: int,
                        last: str) -> dict[str, Any]:
+    # json_to_recordset reads the columns the statement names and no other key: a key missing from them
+    # would be dropped without a word, where the plain inserts would write it.
+    for given, named in ((rows, _RECORD_COLUMNS), (chunk_rows, _CHUNK_COLUMNS)):
+        if given and given[0].keys() != set(named):
+            raise RuntimeError(f"audit rows carry {sorted(given[0])}, the append names {sorted(named)}")
     served_at = _RECORDS.c.served_at.type.bind_processor(dialect)  # the UTC check of UTCDateTime
     if served_at is not None:
         rows = [{**row, "served_at": served_at(row["served_at"])} for row in rows]

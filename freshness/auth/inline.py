@@ -90,7 +90,7 @@ def look_up_elsewhere(engine: Engine, header: str | None) -> Principal:
     """The caller, read on a connection of the engine's pool in a read-only unit of work (it never takes
     SQLite's write lock; on PostgreSQL one statement in autocommit, freshness.db.read_engine); for a worker
     thread, where the guard cannot read in place."""
-    with read_engine(engine).connect() as conn:  # rolled back when it closes
+    with read_engine(engine).connect() as conn:  # SQLite: rolled back when it closes
         return authenticate(conn, header)
 
 

@@ -20,8 +20,9 @@ Invariants:
   answer came from, in which their snapshot was active. A rejected snapshot superseded meanwhile
   does not make the answer again.
 - The response leaves only after the transaction holding its record commits.
-- The active set is the one the database holds in the request's read transaction: the process's copy
-  serves only while the serving token read in that transaction is the one it was read under
+- The active set is the one the database holds in the request's read (one transaction on SQLite,
+  autocommit statements on PostgreSQL): the process's copy serves only while the serving token read
+  there is the one it was read under
   (retrieval.active_cache), so a change any replica committed before this request began is honoured.
 """
 

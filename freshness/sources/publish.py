@@ -293,7 +293,8 @@ class _NotSentBefore(Exception):
 
 def _look(runtime: Runtime, source_id: str, sent: str, valid_until: datetime | None) -> list[Row[Any]] | None:
     """None when the source's active snapshot was last published or confirmed with exactly these documents;
-    else the active snapshot's documents to prepare against, read in the same read transaction."""
+    else the active snapshot's documents to prepare against, read on the same connection (one read
+    transaction on SQLite; on PostgreSQL, in autocommit, `begin` checks the base again under the lock)."""
     with read_connection(runtime.sessions) as conn:
         row = conn.execute(_ACTIVE_FINGERPRINT, {"source_id": source_id}).first()
         if row is not None and (row.stats or {}).get(FINGERPRINT) == sent and row.valid_until == valid_until:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from freshness.retrieval.active import still_active
+from freshness.audit.writer import lock_head
+from freshness.retrieval.active import _MANY, still_active, still_active_then_head
 from tests.conftest import publish, register
 
 SOURCES = [f"policy-{n}" for n in range(7)]
@@ -45,3 +46,20 @@ def test_only_active_snapshots_of_live_sources_are_still_active(client, snapshot
                 asked = {everything[(start + i) % len(everything)] for i in range(size)}
                 assert still_active(conn, asked) == frozenset(asked & active), sorted(asked)
         assert still_active(conn, set()) == frozenset()
+
+
+def test_the_answer_with_the_chain_head_is_the_same_answer(client, snapshots):
+    """`still_active_then_head` (the group commit's: on PostgreSQL one statement that locks the sources, then
+    the chain head) answers as `still_active` does, for none, some and more snapshots than one statement
+    names, and gives the head as it is."""
+    active = {ids[-1] for source_id, ids in snapshots.items() if source_id != SOURCES[-1]}
+    everything = sorted({i for ids in snapshots.values() for i in ids} | {"snap_nothing"})
+    many = set(everything) | {f"snap_nothing_{n}" for n in range(_MANY + 1)}
+    engine = client.app.state.runtime.engine
+    with engine.begin() as conn:
+        head = lock_head(conn)
+    for asked in (set(), {everything[0]}, set(everything), many):
+        with engine.begin() as conn:
+            found, at = still_active_then_head(conn, asked)
+            assert found == still_active(conn, asked) == frozenset(asked & active), sorted(asked)[:5]
+            assert at == head
