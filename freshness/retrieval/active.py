@@ -73,11 +73,9 @@ def still_active_then_head(conn: Connection, snapshot_ids: Set[str]) -> tuple[fr
     On PostgreSQL one statement, one round trip: the sources' locks are taken in a materialised CTE, and
     the head's row qualifies for its lock only once that CTE has been read to the end, so the head is
     locked after every source, as two statements would."""
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or len(snapshot_ids) > _MANY:
         return still_active(conn, snapshot_ids), lock_head(conn)
     ids = sorted(snapshot_ids) or [""]  # no snapshot is named "": the head alone is locked
-    if len(ids) > _MANY:
-        return still_active(conn, snapshot_ids), lock_head(conn)
     statement = prepared(_locking_then_head, conn.dialect, ids=len(ids))
     row = conn.exec_driver_sql(statement.sql, statement.parameters(ids=ids)).first()
     if row is None:

@@ -5,6 +5,8 @@ checkout rather than failing the request that draws it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
@@ -50,14 +52,8 @@ def test_a_connection_the_server_ended_is_replaced_before_a_retrieval_uses_it(ad
     assert admin.get("/v1/sources").status_code == 200
 
 
-def test_a_connection_just_back_in_the_pool_is_used_without_a_ping(admin, keys, monkeypatch):
-    # On a busy machine a connection last used by the publish may be QUIET_FOR old when it is drawn.
-    monkeypatch.setattr(pgliveness, "QUIET_FOR", 3600.0)
-    register(admin, "refund-policy")
-    publish(admin, "refund-policy", [{"id": "refunds.md", "text": "Refunds are accepted within 30 days."}])
-    reader = admin.as_key(keys.reader)
-    assert reader.post("/v1/retrieve", json=ASK).status_code == 200
-    engine = admin.client.app.state.runtime.engine
+@contextmanager
+def _pings_counted(engine) -> Iterator[list[str]]:  # noqa: ANN001
     pings: list[str] = []
     ping = engine.dialect.do_ping
 
@@ -67,8 +63,37 @@ def test_a_connection_just_back_in_the_pool_is_used_without_a_ping(admin, keys, 
 
     engine.dialect.do_ping = counted
     try:
-        for _ in range(3):
-            assert reader.post("/v1/retrieve", json=ASK).status_code == 200
+        yield pings
     finally:
         engine.dialect.do_ping = ping
+
+
+def test_a_connection_just_back_in_the_pool_is_used_without_a_ping(admin, keys, monkeypatch):
+    # On a busy machine a connection last used by the publish may be QUIET_FOR old when it is drawn.
+    monkeypatch.setattr(pgliveness, "QUIET_FOR", 3600.0)
+    register(admin, "refund-policy")
+    publish(admin, "refund-policy", [{"id": "refunds.md", "text": "Refunds are accepted within 30 days."}])
+    reader = admin.as_key(keys.reader)
+    assert reader.post("/v1/retrieve", json=ASK).status_code == 200
+    with _pings_counted(admin.client.app.state.runtime.engine) as pings:
+        for _ in range(3):
+            assert reader.post("/v1/retrieve", json=ASK).status_code == 200
     assert pings == []
+
+
+def test_a_connection_in_doubt_is_pinged_and_a_failed_ping_replaces_it(admin, keys, monkeypatch):
+    """Past QUIET_FOR a connection is pinged; when the server ended it and the socket did not tell (as when a
+    host is lost), the ping fails and the pool connects anew: the request still succeeds."""
+    monkeypatch.setattr(pgliveness, "QUIET_FOR", 0.0)  # every reused connection is in doubt
+    monkeypatch.setattr(pgliveness, "quiet", lambda _conn: True)  # and its socket tells nothing
+    register(admin, "refund-policy")
+    publish(admin, "refund-policy", [{"id": "refunds.md", "text": "Refunds are accepted within 30 days."}])
+    reader = admin.as_key(keys.reader)
+    assert reader.post("/v1/retrieve", json=ASK).status_code == 200
+    assert _end_other_sessions(), "the service should hold pooled connections"
+
+    with _pings_counted(admin.client.app.state.runtime.engine) as pings:
+        for _ in range(3):
+            response = reader.post("/v1/retrieve", json=ASK)
+            assert response.status_code == 200, response.text
+    assert pings, "a connection back from the pool past QUIET_FOR should have been pinged"
