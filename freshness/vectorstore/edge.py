@@ -15,6 +15,7 @@ from freshness.vectorstore.base import (
     DENSE,
     INDEXED_FIELDS,
     RRF_K,
+    SOURCE_ID,
     SPARSE,
     WRITTEN_BY,
     ChunkPoint,
@@ -28,6 +29,8 @@ from freshness.vectorstore.handover import hand_over
 # between calls, so that a retrieval waits for one short write, not for a publisher's whole batch.
 WRITE_SLICE = 32
 MARK_SLICE = 256  # points whose mark one call writes (a payload write costs a tenth of a point's)
+# Points whose source a search remembers (about 150 bytes each); past it the memory starts again empty.
+SOURCES_REMEMBERED = 500_000
 
 
 def _uuid_str(value: Any) -> str:
@@ -39,6 +42,8 @@ class EdgeStore:
         self.path = path
         self._dense: int | None = None
         self._lock = threading.RLock()
+        # point id -> its source, for searches that ask only for that (`search`): a point's source never changes.
+        self._source_of: dict[str, str] = {}
         path.mkdir(parents=True, exist_ok=True)
         try:
             if any(path.iterdir()):
@@ -83,6 +88,7 @@ class EdgeStore:
     def upsert(self, points: list[ChunkPoint]) -> None:
         batch = []
         for p in points:
+            self._source_of.pop(p.id, None)  # written again (reconciliation may correct its source): read it anew
             vector: dict[str, Any] = {SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)}
             if p.dense is not None:
                 vector[DENSE] = p.dense
@@ -154,7 +160,10 @@ class EdgeStore:
     def search(self, sparse: SparseVec | None, dense: list[float] | None, where: SearchFilter, limit: int,
                fields: list[str] | None = None) -> list[Hit]:
         flt = native_filter(where)
-        payload: bool | list[str] = True if fields is None else fields
+        # A hit's source alone comes from memory: reading it from the payload storage decompresses each hit's
+        # whole payload, about a tenth of the query's time for 50 hits.
+        sources_only = fields == [SOURCE_ID]
+        payload: bool | list[str] = False if sources_only else True if fields is None else fields
         sparse_q = qe.Query.Nearest(qe.SparseVector(sparse.indices, sparse.values), using=SPARSE) if sparse else None
         dense_q = qe.Query.Nearest(dense, using=DENSE) if dense is not None else None
         if sparse_q is not None and dense_q is not None:
@@ -171,7 +180,30 @@ class EdgeStore:
         else:
             request = qe.QueryRequest(limit=limit, query=sparse_q or dense_q, filter=flt, with_payload=payload)
         points = self.shard.query(request)
-        return [Hit(_uuid_str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+        if not sources_only:
+            return [Hit(_uuid_str(p.id), float(p.score), dict(p.payload or {})) for p in points]
+        scored = [(_uuid_str(p.id), float(p.score)) for p in points]
+        source_of = self._sources([point_id for point_id, _ in scored])
+        # A point deleted since the query has no source: the hit carries none, as a point without one would.
+        return [Hit(point_id, score, {SOURCE_ID: source_of[point_id]} if point_id in source_of else {})
+                for point_id, score in scored]
+
+    def _sources(self, ids: list[str]) -> dict[str, str]:
+        """point id -> source id, holding at least `ids` (but points the store no longer has): those it does not
+        remember are read from the store in one call."""
+        known = self._source_of
+        missing = [point_id for point_id in ids if point_id not in known]
+        if not missing:
+            return known
+        if len(known) + len(missing) > SOURCES_REMEMBERED:
+            # A new dict, not cleared in place: another thread's search may be reading the old one.
+            known, missing = {}, ids
+            self._source_of = known
+        for record in self.shard.retrieve(list[Any](missing), with_payload=[SOURCE_ID], with_vector=False):
+            source = (record.payload or {}).get(SOURCE_ID)
+            if isinstance(source, str):
+                known[_uuid_str(record.id)] = source
+        return known
 
     def count(self, source_id: str | None = None, dead: bool | None = None) -> int:
         must: list[Any] = [qe.FieldCondition("source_id", match=qe.MatchAny([source_id]))] if source_id else []

@@ -403,3 +403,57 @@ def test_dense_search_scores_are_cosine_similarities(filled_dense: VectorStore) 
     assert scores["espresso"] == pytest.approx(1.0, abs=1e-5)
     assert scores["grinder"] == pytest.approx(0.8, abs=1e-5)
     assert not any(math.isnan(s) for s in scores.values())
+
+
+def test_the_embedded_store_remembers_the_source_of_a_hit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search that asks only for the source reads it from the payload storage once per point, and again once
+    the point is written again; past its bound the memory starts again and still answers every hit."""
+    store = EdgeStore(tmp_path / "store")
+    try:
+        store.upsert([point(name, with_dense=False) for name in CORPUS])
+        reads: list[int] = []
+        retrieve = store.shard.retrieve
+
+        def counted(ids, **options):
+            reads.append(len(ids))
+            return retrieve(ids, **options)
+
+        monkeypatch.setattr(store, "shard", _Spy(store.shard, counted))
+        query = bm25_query("refunds within days of purchase")
+        first = store.search(query, None, where(), 10, ["source_id"])
+        expected = {chunk_id(name): CORPUS[name][1] for name in CORPUS}
+        assert first and all(hit.payload == {"source_id": expected[hit.id]} for hit in first)
+        assert reads == [len(first)]
+        again = store.search(query, None, where(), 10, ["source_id"])
+        assert [(h.id, h.payload) for h in again] == [(h.id, h.payload) for h in first]
+        assert reads == [len(first)]  # nothing read again
+
+        moved = point("refund-v2", with_dense=False)
+        moved.payload["source_id"] = "refund-policy-eu"  # as reconciliation rewrites a point's payload
+        store.upsert([moved])
+        after = {h.id: h.payload["source_id"] for h in store.search(query, None, where(), 10, ["source_id"])}
+        assert after[chunk_id("refund-v2")] == "refund-policy-eu"
+        assert reads[-1] == 1
+
+        monkeypatch.setattr("freshness.vectorstore.edge.SOURCES_REMEMBERED", len(first) - 1)
+        store.upsert([point("shipping", with_dense=False)])  # forgotten, so that the next search overflows the bound
+        full = store.search(query, None, where(), 10, ["source_id"])
+        assert {h.id: h.payload["source_id"] for h in full} == after
+        assert reads[-1] == len(full)  # started again: every hit of that search read
+
+        store.delete_ids([chunk_id("warranty-v2")])
+        gone = store.search(query, None, where(), 10, ["source_id"])
+        assert chunk_id("warranty-v2") not in {h.id for h in gone}
+    finally:
+        store.close()
+
+
+class _Spy:
+    """The shard, with `retrieve` replaced."""
+
+    def __init__(self, shard, retrieve) -> None:
+        self._shard = shard
+        self.retrieve = retrieve
+
+    def __getattr__(self, name: str):
+        return getattr(self._shard, name)
