@@ -30,6 +30,7 @@ from freshness.retrieval.rules import Decision, decide, scan_limit
 from freshness.retrieval.schemas import Rejected, Result, RetrieveRequest, RetrieveResponse
 from freshness.runtime import Runtime
 from freshness.vectorstore import Hit, SearchFilter
+from freshness.vectorstore.base import SOURCE_ID
 from freshness.vectorstore.embedders import bm25_query
 
 
@@ -183,7 +184,7 @@ def _ranked(hits: list[Hit], active: Mapping[str, ActiveSnapshot]) -> list[Candi
     hold is dropped when its chunk row is missing (_decide_with_texts): the database has the last word."""
     ranked = []
     for hit in hits:
-        row = active.get(hit.payload.get("source_id", ""))
+        row = active.get(hit.payload.get(SOURCE_ID, ""))
         if row is not None:
             ranked.append(Candidate(hit, row.source, row.snapshot))
     return ranked
@@ -238,7 +239,7 @@ def _search(runtime: Runtime, body: RetrieveRequest, task: TaskClass, serving: S
 
 # What a hit needs of its point's payload: its source (the rest comes from the chunk row and the active set).
 # Fewer fields are fewer values to decode from the store's payload storage and to copy into Python.
-HIT_FIELDS = ["source_id"]
+HIT_FIELDS = [SOURCE_ID]
 
 
 def _result(rank: int, candidate: Candidate, verdict: Verdict, chunk: Row[Any]) -> Result:

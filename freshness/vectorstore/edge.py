@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,8 @@ from freshness.vectorstore.handover import hand_over
 # between calls, so that a retrieval waits for one short write, not for a publisher's whole batch.
 WRITE_SLICE = 32
 MARK_SLICE = 256  # points whose mark one call writes (a payload write costs a tenth of a point's)
-# Points whose source a search remembers (about 150 bytes each); past it the memory starts again empty.
+# Points whose source a search remembers (about 130 bytes each: the id's text and a dict slot; the source's
+# name is shared); past it the memory starts again empty.
 SOURCES_REMEMBERED = 500_000
 
 
@@ -42,8 +44,13 @@ class EdgeStore:
         self.path = path
         self._dense: int | None = None
         self._lock = threading.RLock()
-        # point id -> its source, for searches that ask only for that (`search`): a point's source never changes.
+        # point id -> its source, for searches that ask only for that (`search`). A point keeps its source; only
+        # a rewrite (reconciliation's repair of a payload that differs from the database) could change it, so
+        # each write counts itself and forgets the points it wrote, under `_memory`, and a source read while a
+        # write was going on is answered but not remembered.
         self._source_of: dict[str, str] = {}
+        self._writes = 0
+        self._memory = threading.Lock()
         path.mkdir(parents=True, exist_ok=True)
         try:
             if any(path.iterdir()):
@@ -88,7 +95,6 @@ class EdgeStore:
     def upsert(self, points: list[ChunkPoint]) -> None:
         batch = []
         for p in points:
-            self._source_of.pop(p.id, None)  # written again (reconciliation may correct its source): read it anew
             vector: dict[str, Any] = {SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)}
             if p.dense is not None:
                 vector[DENSE] = p.dense
@@ -98,11 +104,20 @@ class EdgeStore:
                 hand_over()  # let a waiting retrieval have the GIL
             with self._lock:
                 self.shard.update(qe.UpdateOperation.upsert_points(batch[start : start + WRITE_SLICE]))
+            self._forget([p.id for p in points[start : start + WRITE_SLICE]])
 
     def delete_ids(self, ids: list[str]) -> None:
         if ids:
             with self._lock:
                 self.shard.update(qe.UpdateOperation.delete_points(list(ids)))
+            self._forget(ids)
+
+    def _forget(self, ids: list[str]) -> None:
+        """The sources of these points, just written or deleted, are read again when a search needs them."""
+        with self._memory:
+            self._writes += 1
+            for point_id in ids:
+                self._source_of.pop(point_id, None)
 
     def delete_written_by(self, snapshot_id: str) -> None:
         with self._lock:
@@ -184,26 +199,31 @@ class EdgeStore:
             return [Hit(_uuid_str(p.id), float(p.score), dict(p.payload or {})) for p in points]
         scored = [(_uuid_str(p.id), float(p.score)) for p in points]
         source_of = self._sources([point_id for point_id, _ in scored])
-        # A point deleted since the query has no source: the hit carries none, as a point without one would.
+        # A point deleted since the query may have no source: the hit carries none (retrieval drops it).
         return [Hit(point_id, score, {SOURCE_ID: source_of[point_id]} if point_id in source_of else {})
                 for point_id, score in scored]
 
     def _sources(self, ids: list[str]) -> dict[str, str]:
-        """point id -> source id, holding at least `ids` (but points the store no longer has): those it does not
-        remember are read from the store in one call."""
+        """point id -> source id for `ids` (but points the store no longer has): remembered ones, the others read
+        from the store in one call and remembered unless a write ended meanwhile."""
         known = self._source_of
-        missing = [point_id for point_id in ids if point_id not in known]
-        if not missing:
-            return known
-        if len(known) + len(missing) > SOURCES_REMEMBERED:
-            # A new dict, not cleared in place: another thread's search may be reading the old one.
-            known, missing = {}, ids
-            self._source_of = known
+        found = {point_id: source for point_id in ids if (source := known.get(point_id)) is not None}
+        if len(found) == len(ids):
+            return found
+        writes = self._writes
+        missing = [point_id for point_id in ids if point_id not in found]
+        read: dict[str, str] = {}
         for record in self.shard.retrieve(list[Any](missing), with_payload=[SOURCE_ID], with_vector=False):
             source = (record.payload or {}).get(SOURCE_ID)
             if isinstance(source, str):
-                known[_uuid_str(record.id)] = source
-        return known
+                read[_uuid_str(record.id)] = sys.intern(source)
+        with self._memory:
+            if writes == self._writes:
+                if len(self._source_of) + len(read) > SOURCES_REMEMBERED:
+                    self._source_of = {}  # a new dict: another thread's search may be reading the old one
+                self._source_of.update(read)
+        found.update(read)
+        return found
 
     def count(self, source_id: str | None = None, dead: bool | None = None) -> int:
         must: list[Any] = [qe.FieldCondition("source_id", match=qe.MatchAny([source_id]))] if source_id else []

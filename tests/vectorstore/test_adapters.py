@@ -411,18 +411,11 @@ def test_the_embedded_store_remembers_the_source_of_a_hit(tmp_path: Path, monkey
     store = EdgeStore(tmp_path / "store")
     try:
         store.upsert([point(name, with_dense=False) for name in CORPUS])
-        reads: list[int] = []
-        retrieve = store.shard.retrieve
-
-        def counted(ids, **options):
-            reads.append(len(ids))
-            return retrieve(ids, **options)
-
-        monkeypatch.setattr(store, "shard", _Spy(store.shard, counted))
+        reads = _count_reads(store, monkeypatch)
         query = bm25_query("refunds within days of purchase")
         first = store.search(query, None, where(), 10, ["source_id"])
         expected = {chunk_id(name): CORPUS[name][1] for name in CORPUS}
-        assert first and all(hit.payload == {"source_id": expected[hit.id]} for hit in first)
+        assert len(first) >= 2 and all(hit.payload == {"source_id": expected[hit.id]} for hit in first)
         assert reads == [len(first)]
         again = store.search(query, None, where(), 10, ["source_id"])
         assert [(h.id, h.payload) for h in again] == [(h.id, h.payload) for h in first]
@@ -435,17 +428,63 @@ def test_the_embedded_store_remembers_the_source_of_a_hit(tmp_path: Path, monkey
         assert after[chunk_id("refund-v2")] == "refund-policy-eu"
         assert reads[-1] == 1
 
-        monkeypatch.setattr("freshness.vectorstore.edge.SOURCES_REMEMBERED", len(first) - 1)
-        store.upsert([point("shipping", with_dense=False)])  # forgotten, so that the next search overflows the bound
+        monkeypatch.setattr("freshness.vectorstore.edge.SOURCES_REMEMBERED", 1)
+        store.upsert([point("refund-v2", with_dense=False)])  # forgotten: the next search reads it, past the bound
         full = store.search(query, None, where(), 10, ["source_id"])
-        assert {h.id: h.payload["source_id"] for h in full} == after
-        assert reads[-1] == len(full)  # started again: every hit of that search read
+        assert {h.id: h.payload["source_id"] for h in full} == {**after, chunk_id("refund-v2"): "refund-policy"}
+        assert store._source_of == {chunk_id("refund-v2"): "refund-policy"}  # started again with what it read
+        store.search(query, None, where(), 10, ["source_id"])
+        assert reads[-1] == len(full) - 1  # every point but the one remembered read again
 
-        store.delete_ids([chunk_id("warranty-v2")])
+        monkeypatch.setattr("freshness.vectorstore.edge.SOURCES_REMEMBERED", 500_000)
+        store.search(query, None, where(), 10, ["source_id"])
+        assert chunk_id("refund-v2") in store._source_of
+        store.delete_ids([chunk_id("refund-v2")])
         gone = store.search(query, None, where(), 10, ["source_id"])
-        assert chunk_id("warranty-v2") not in {h.id for h in gone}
+        assert gone and chunk_id("refund-v2") not in {h.id for h in gone}
+        assert chunk_id("refund-v2") not in store._source_of
     finally:
         store.close()
+
+
+def test_a_source_read_while_the_point_is_written_is_not_remembered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rewrite that lands between a search's read of a source and its remembering it: the next search reads it
+    again and finds the source written (else the point would stay under its old source until a restart)."""
+    store = EdgeStore(tmp_path / "store")
+    try:
+        store.upsert([point(name, with_dense=False) for name in CORPUS])
+        moved = point("refund-v2", with_dense=False)
+        moved.payload["source_id"] = "refund-policy-eu"
+        retrieve = store.shard.retrieve
+
+        def read_then_rewritten(ids, **options):
+            records = retrieve(ids, **options)  # the old source, read
+            store.upsert([moved])  # then the rewrite ends before the search remembers what it read
+            return records
+
+        monkeypatch.setattr(store, "shard", _Spy(store.shard, read_then_rewritten))
+        query = bm25_query("refunds within days of purchase")
+        during = {h.id: h.payload["source_id"] for h in store.search(query, None, where(), 10, ["source_id"])}
+        assert during[chunk_id("refund-v2")] == "refund-policy"  # answered as read
+        monkeypatch.setattr(store, "shard", store.shard._shard)
+        after = {h.id: h.payload["source_id"] for h in store.search(query, None, where(), 10, ["source_id"])}
+        assert after[chunk_id("refund-v2")] == "refund-policy-eu"
+    finally:
+        store.close()
+
+
+def _count_reads(store: EdgeStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many points each read of sources asked the store for, in order."""
+    reads: list[int] = []
+    retrieve = store.shard.retrieve
+
+    def counted(ids, **options):
+        reads.append(len(ids))
+        return retrieve(ids, **options)
+
+    monkeypatch.setattr(store, "shard", _Spy(store.shard, counted))
+    return reads
 
 
 class _Spy:
