@@ -6,6 +6,10 @@ work, so an invalid policy or a store held by another process stops the start wi
 
 from __future__ import annotations
 
+import signal
+import threading
+from typing import Any
+
 import click
 
 from freshness.cli.common import handled, out, read_settings
@@ -51,11 +55,30 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, no_migrate: bo
         out.print(key, highlight=False)
     app = create_app(settings, runtime=runtime)
     freeze_heap()
+    previous = _end_like_ctrl_c_on_sigterm()
     try:
         uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
                     access_log=settings.access_log)
     finally:
-        runtime.close()
+        try:
+            runtime.close()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _end_like_ctrl_c_on_sigterm() -> Any:
+    """After a SIGTERM's graceful shutdown uvicorn raises the signal again under the handler it found. With the
+    default one the process ended there, before `runtime.close()` (the store's flush, the database's last
+    checkpoint); with this one `serve` closes what it opened and exits with 0. Returns the handler replaced
+    (None off the main thread, where no handler can be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _exit_cleanly)
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @click.command()
@@ -63,8 +86,6 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, no_migrate: bo
 @handled
 def scheduler(no_migrate: bool) -> None:
     """Run the scheduled jobs without serving HTTP (next to `serve --no-scheduler` replicas)."""
-    import signal
-
     from freshness.jobs.scheduler import JobScheduler
     from freshness.runtime import open_runtime
 
