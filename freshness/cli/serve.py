@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Any
 
 import click
 
@@ -55,26 +54,23 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, no_migrate: bo
         out.print(key, highlight=False)
     app = create_app(settings, runtime=runtime)
     freeze_heap()
-    previous = _end_like_ctrl_c_on_sigterm()
+    # After a SIGTERM's graceful shutdown uvicorn raises the signal again under the handler it found. With the
+    # default one the process ended there, before `runtime.close()` (the store's flush, the database's last
+    # checkpoint); with this one `serve` closes what it opened and exits with 0. Off the main thread no
+    # handler can be set.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_cleanly) if main_thread else None
     try:
         uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
                     access_log=settings.access_log)
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the closing short
         try:
             runtime.close()
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-
-
-def _end_like_ctrl_c_on_sigterm() -> Any:
-    """After a SIGTERM's graceful shutdown uvicorn raises the signal again under the handler it found. With the
-    default one the process ended there, before `runtime.close()` (the store's flush, the database's last
-    checkpoint); with this one `serve` closes what it opened and exits with 0. Returns the handler replaced
-    (None off the main thread, where no handler can be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _exit_cleanly)
+            if main_thread:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
