@@ -17,7 +17,7 @@ RRF_K = 60
 # changed document's earlier version, a point of a snapshot rolled back from): sources.serving.
 WRITTEN_BY = "snapshot_id"
 DEAD_FROM = "dead_from"  # an integer index; a point without it is served
-SOURCE_ID = "source_id"  # a point's source, set when it is written and never changed
+SOURCE_ID = "source_id"  # a point's source, set when it is written (only reconciliation's repair writes it again)
 INDEXED_FIELDS = (WRITTEN_BY, SOURCE_ID, "source_class", "tags", "document_id")
 
 
