@@ -88,16 +88,28 @@ def scheduler(no_migrate: bool) -> None:
     settings = read_settings()
     _prepare(settings, no_migrate)
     runtime = open_runtime(settings)
-    jobs = JobScheduler(runtime, blocking=True)
-
-    def stop(signum: int, frame: object) -> None:
-        jobs.scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
+    jobs = JobScheduler(runtime)
+    # The jobs run on the scheduler's threads; this one only waits for SIGTERM or Ctrl-C. A signal handler that
+    # raised inside the scheduler's own loop could be caught and logged there, and the loop would go on. Once
+    # stopped, the jobs in progress (a reconcile, a purge) are waited for before the store and the database they
+    # use are closed, and a second SIGTERM cannot cut that short.
+    stopping = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
     out.print(f"scheduler {jobs.holder} running: refresh, sweep, purge, reconcile (Ctrl-C stops)", highlight=False)
     try:
         jobs.start()
+        # Woken now and then: a signal the kernel hands to another thread runs its handler here only once this
+        # thread runs again.
+        while not stopping.wait(timeout=0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
-        runtime.close()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            jobs.shutdown()
+        finally:
+            try:
+                runtime.close()
+            finally:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

@@ -10,8 +10,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 
 from freshness.jobs.purge import purge_superseded
 from freshness.jobs.reconcile import reconcile
@@ -43,10 +41,10 @@ FIRST_RUN_DELAY = {"refresh": 1, "sweep": 5, "purge": 60, "reconcile": 120, "exp
 class JobScheduler:
     """Runs every job on its interval in this process, each only while holding its lease."""
 
-    def __init__(self, runtime: Runtime, *, blocking: bool = False, holder: str | None = None) -> None:
+    def __init__(self, runtime: Runtime, *, holder: str | None = None) -> None:
         self.runtime = runtime
         self.holder = holder or default_holder()
-        self.scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
+        self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
         )
