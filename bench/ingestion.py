@@ -62,6 +62,7 @@ def publish_under_load(runtime: Runtime, corpus: Corpus, principal: Principal, r
     Retrievals are paced rather than back to back: a tight loop would starve the publishing thread
     of the GIL, which is not what a service sees."""
     freeze_heap()  # as `serve` does before it takes requests: the publish body below is made after it
+    runtime.store.warm_up(wait=True)  # as `serve` does once it is open
     spec, documents = corpus.big_source(corpus.size.big_source_chunks)
     register_all(runtime, [spec])
     body = PublishRequest(documents=documents, version="v1", captured_at=runtime.clock.now() - spec.age)

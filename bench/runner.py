@@ -70,6 +70,7 @@ def run_in_process(workspace: Workspace, corpus: Corpus) -> dict:
     queries = list(corpus.queries(corpus.size.queries))
     runtime = workspace.open()
     try:
+        runtime.store.warm_up(wait=True)  # as `serve` does once it is open, done before anything is timed
         principal = workspace.reader(runtime)
         out = {"filters": retrieval.search_filters(runtime),
                "floor": retrieval.floor(runtime, queries).summary(),

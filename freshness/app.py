@@ -47,6 +47,7 @@ def create_app(
         recovered = recover_unfinished(rt, all_ingesting=settings.uses_embedded_store)
         if recovered:
             log.warning("marked %d interrupted publishes as failed: %s", len(recovered), ", ".join(recovered))
+        rt.store.warm_up()
         jobs = JobScheduler(rt) if settings.scheduler else None
         if jobs is not None:
             jobs.start()

@@ -101,6 +101,10 @@ class VectorStore(Protocol):
         """The best `limit` points that pass `where`; each hit carries the payload `fields` named (None: all)."""
         ...
 
+    def warm_up(self, wait: bool = False) -> None:
+        """Read ahead, in the background, what searches will need from the store, if the adapter keeps any of it
+        in memory (`wait`: return once done); a process that serves retrievals calls it once it is open."""
+
     def count(self, source_id: str | None = None, dead: bool | None = None) -> int:
         """Every point, or those of one source, or those with (without) a dead mark."""
         ...

@@ -161,6 +161,9 @@ class ServerStore:
             )
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in result.points]
 
+    def warm_up(self, wait: bool = False) -> None:
+        """Nothing to read ahead: a search asks the server for each hit's source with the hit."""
+
     def count(self, source_id: str | None = None, dead: bool | None = None) -> int:
         must: list[Any] = [qm.FieldCondition(key="source_id", match=qm.MatchAny(any=[source_id]))] if source_id else []
         must_not: list[Any] = []

@@ -5,6 +5,8 @@ within the snapshots the service asks for, and a rolled-back snapshot must vanis
 from __future__ import annotations
 
 import math
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -463,7 +465,7 @@ def test_a_source_read_while_the_point_is_written_is_not_remembered(
             store.upsert([moved])  # then the rewrite ends before the search remembers what it read
             return records
 
-        monkeypatch.setattr(store, "shard", _Spy(store.shard, read_then_rewritten))
+        monkeypatch.setattr(store, "shard", _Spy(store.shard, retrieve=read_then_rewritten))
         query = bm25_query("refunds within days of purchase")
         during = {h.id: h.payload["source_id"] for h in store.search(query, None, where(), 10, ["source_id"])}
         assert during[chunk_id("refund-v2")] == "refund-policy"  # answered as read
@@ -472,6 +474,97 @@ def test_a_source_read_while_the_point_is_written_is_not_remembered(
         assert after[chunk_id("refund-v2")] == "refund-policy-eu"
     finally:
         store.close()
+
+
+def test_a_warmed_up_store_knows_the_source_of_every_live_point(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`warm_up` reads every point's source but those of points no snapshot serves (dead), a page at a time, so
+    that a search reads no source from the payload storage; a second call starts nothing."""
+    monkeypatch.setattr("freshness.vectorstore.edge.WARM_PAGE", 2)
+    store = EdgeStore(tmp_path / "store")
+    try:
+        store.upsert([point(name, with_dense=False) for name in CORPUS])
+        store.mark_dead([chunk_id("refund-v1")], SEQ)
+        pages: list[int] = []
+        scroll = store.shard.scroll
+
+        def counted(request):
+            records, offset = scroll(request)
+            pages.append(len(records))
+            return records, offset
+
+        reads = _count_reads(store, monkeypatch)
+        monkeypatch.setattr(store, "shard", _Spy(store.shard._shard, retrieve=store.shard.retrieve, scroll=counted))
+        store.warm_up(wait=True)
+        live = {chunk_id(name): CORPUS[name][1] for name in CORPUS if name != "refund-v1"}
+        assert store._source_of == live
+        assert len(pages) >= len(live) // 2 and max(pages) <= 2
+        store.warm_up(wait=True)
+        assert len(pages) >= len(live) // 2 and sum(pages) == len(live)  # no second pass
+
+        hits = store.search(bm25_query("refunds within days of purchase"), None, where(), 10, ["source_id"])
+        assert hits and all(hit.payload == {"source_id": live[hit.id]} for hit in hits)
+        assert reads == []
+    finally:
+        store.close()
+
+
+def test_a_warm_up_page_read_while_a_write_ends_is_not_remembered(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rewrite that ends between the warm-up's read of a page and its remembering it: that page is left to the
+    searches, which read the source written."""
+    monkeypatch.setattr("freshness.vectorstore.edge.WARM_PAGE", 100)  # one page: every point
+    store = EdgeStore(tmp_path / "store")
+    try:
+        store.upsert([point(name, with_dense=False) for name in CORPUS])
+        moved = point("refund-v2", with_dense=False)
+        moved.payload["source_id"] = "refund-policy-eu"
+        scroll = store.shard.scroll
+
+        def read_then_rewritten(request):
+            page = scroll(request)  # the old sources, read
+            store.upsert([moved])
+            return page
+
+        monkeypatch.setattr(store, "shard", _Spy(store.shard, scroll=read_then_rewritten))
+        store.warm_up(wait=True)
+        assert store._source_of == {}
+        monkeypatch.setattr(store, "shard", store.shard._shard)
+        found = {h.id: h.payload["source_id"]
+                 for h in store.search(bm25_query("refunds within days of purchase"), None, where(), 10, ["source_id"])}
+        assert found[chunk_id("refund-v2")] == "refund-policy-eu"
+    finally:
+        store.close()
+
+
+def test_closing_the_store_stops_its_warm_up_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`close` waits for the page being read and reads no other, then closes the shard."""
+    monkeypatch.setattr("freshness.vectorstore.edge.WARM_PAGE", 1)
+    store = EdgeStore(tmp_path / "store")
+    store.upsert([point(name, with_dense=False) for name in CORPUS])
+    reading, go_on = threading.Event(), threading.Event()
+    pages: list[str] = []
+    scroll = store.shard.scroll
+
+    def slow(request):
+        reading.set()
+        assert go_on.wait(timeout=30)  # a bound on waiting, not a measurement
+        page = scroll(request)
+        pages.append("read")
+        return page
+
+    monkeypatch.setattr(store, "shard", _Spy(store.shard, scroll=slow))
+    store.warm_up()
+    assert reading.wait(timeout=30)
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    time.sleep(0.2)  # close is waiting for the page in progress
+    assert closer.is_alive() and not pages
+    go_on.set()
+    closer.join(timeout=30)
+    assert not closer.is_alive()
+    assert pages == ["read"]  # the page in progress, and no other
+    assert store._warming is not None and not store._warming.is_alive()
 
 
 def _count_reads(store: EdgeStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -483,16 +576,17 @@ def _count_reads(store: EdgeStore, monkeypatch: pytest.MonkeyPatch) -> list[int]
         reads.append(len(ids))
         return retrieve(ids, **options)
 
-    monkeypatch.setattr(store, "shard", _Spy(store.shard, counted))
+    monkeypatch.setattr(store, "shard", _Spy(store.shard, retrieve=counted))
     return reads
 
 
 class _Spy:
-    """The shard, with `retrieve` replaced."""
+    """The shard, with the methods given replaced."""
 
-    def __init__(self, shard, retrieve) -> None:
+    def __init__(self, shard, **replaced) -> None:
         self._shard = shard
-        self.retrieve = retrieve
+        for name, method in replaced.items():
+            setattr(self, name, method)
 
     def __getattr__(self, name: str):
         return getattr(self._shard, name)
