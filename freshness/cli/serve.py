@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 
 import click
 
@@ -93,15 +94,15 @@ def scheduler(no_migrate: bool) -> None:
     # raised inside the scheduler's own loop could be caught and logged there, and the loop would go on. Once
     # stopped, the jobs in progress (a reconcile, a purge) are waited for before the store and the database they
     # use are closed, and a second SIGTERM cannot cut that short.
-    stopping = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    stopping: list[int] = []  # the handler only appends: it takes no lock this thread may be holding
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     out.print(f"scheduler {jobs.holder} running: refresh, sweep, purge, reconcile (Ctrl-C stops)", highlight=False)
     try:
         jobs.start()
         # Woken now and then: a signal the kernel hands to another thread runs its handler here only once this
         # thread runs again.
-        while not stopping.wait(timeout=0.5):
-            pass
+        while not stopping:
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:

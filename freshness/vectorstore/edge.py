@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from freshness.vectorstore.base import (
 )
 from freshness.vectorstore.handover import hand_over
 
+log = logging.getLogger("freshness.store")
+
 # The binding holds the GIL for a whole write: at most this many points per call, and a thread switch
 # between calls, so that a retrieval waits for one short write, not for a publisher's whole batch.
 WRITE_SLICE = 32
@@ -34,6 +37,7 @@ MARK_SLICE = 256  # points whose mark one call writes (a payload write costs a t
 # name is shared); past it the memory starts again empty.
 SOURCES_REMEMBERED = 500_000
 WARM_PAGE = 256  # points whose sources one call of the warm-up reads (a few milliseconds with the GIL held)
+WARM_TRIES = 3  # reads of one page, while writes keep ending during them
 
 
 def _uuid_str(value: Any) -> str:
@@ -239,7 +243,9 @@ class EdgeStore:
         sources from, on a thread of its own, a page at a time; once per store, `close` stops it.
 
         Without it, a search whose hits the memory does not know yet reads their sources (and so decompresses
-        their payloads) from the store: with queries that rarely repeat, nearly every search did."""
+        their payloads) from the store: with queries that rarely repeat, nearly every search did. A store with
+        more live points than half the memory holds is not read ahead: the searches' own reads would fill the
+        rest and start the memory again empty, and the warm-up's work would be lost."""
         with self._memory:
             if self._warming is None:
                 self._warming = threading.Thread(target=self._remember_live_points, name="edge-warm-up", daemon=True)
@@ -249,14 +255,30 @@ class EdgeStore:
             warming.join()
 
     def _remember_live_points(self) -> None:
-        live = qe.Filter(must_not=[qe.FieldCondition(DEAD_FROM, range=qe.RangeFloat(gte=0))])
-        offset: Any = None
-        while not self._closing.is_set():
+        try:
+            live = qe.Filter(must_not=[qe.FieldCondition(DEAD_FROM, range=qe.RangeFloat(gte=0))])
+            if self.shard.count(qe.CountRequest(exact=True, filter=live)) > SOURCES_REMEMBERED // 2:
+                return
+            offset: Any = None
+            while True:
+                going_on, offset = self._remember_page(live, offset)
+                if not going_on or offset is None:
+                    return
+                hand_over()
+        except Exception as exc:  # noqa: BLE001 - searches read what is missing; the service goes on
+            log.warning("the store's warm-up stopped (%s): searches read the sources they need", exc)
+
+    def _remember_page(self, live: qe.Filter, offset: Any) -> tuple[bool, Any]:
+        """Remember the sources of one page of live points; returns whether to go on (not closing) and the next
+        page's offset. A page read while a write ended is read again (a rewrite may have changed a source), and
+        left to the searches after WARM_TRIES tries."""
+        after: Any = None
+        for _ in range(WARM_TRIES):
             writes = self._writes
             with self._lock:  # `close` takes it too: the shard is not closed under a page being read
                 if self._closing.is_set():
-                    return
-                records, offset = self.shard.scroll(qe.ScrollRequest(
+                    return False, None
+                records, after = self.shard.scroll(qe.ScrollRequest(
                     offset=offset, limit=WARM_PAGE, filter=live, with_payload=[SOURCE_ID], with_vector=False))
             read = {}
             for record in records:
@@ -264,13 +286,10 @@ class EdgeStore:
                 if isinstance(source, str):
                     read[_uuid_str(record.id)] = sys.intern(source)
             with self._memory:
-                if len(self._source_of) + len(read) > SOURCES_REMEMBERED:
-                    return  # full: searches read the rest as they meet them
-                if writes == self._writes:  # else a write ended meanwhile: this page is left to the searches
+                if writes == self._writes:
                     self._source_of.update(read)
-            if offset is None:
-                return
-            hand_over()
+                    break
+        return True, after
 
     def count(self, source_id: str | None = None, dead: bool | None = None) -> int:
         must: list[Any] = [qe.FieldCondition("source_id", match=qe.MatchAny([source_id]))] if source_id else []
@@ -302,7 +321,8 @@ class EdgeStore:
 
     def close(self) -> None:
         self._closing.set()
-        warming = self._warming
+        with self._memory:
+            warming = self._warming
         if warming is not None and warming is not threading.current_thread():
             warming.join()
         with self._lock:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -509,30 +508,47 @@ def test_a_warmed_up_store_knows_the_source_of_every_live_point(tmp_path: Path,
         store.close()
 
 
-def test_a_warm_up_page_read_while_a_write_ends_is_not_remembered(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    """A rewrite that ends between the warm-up's read of a page and its remembering it: that page is left to the
-    searches, which read the source written."""
+def test_a_warm_up_page_read_while_a_write_ends_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rewrite that ends between the warm-up's read of a page and its remembering it: the page is read again, and
+    left to the searches when writes end during every one of its reads."""
     monkeypatch.setattr("freshness.vectorstore.edge.WARM_PAGE", 100)  # one page: every point
+    for rewrites, remembered in ((1, "refund-policy-eu"), (3, None)):
+        store = EdgeStore(tmp_path / f"store-{rewrites}")
+        try:
+            store.upsert([point(name, with_dense=False) for name in CORPUS])
+            moved = point("refund-v2", with_dense=False)
+            moved.payload["source_id"] = "refund-policy-eu"
+            scroll = store.shard.scroll
+            reads: list[int] = []
+
+            def read_then_rewritten(request, store=store, moved=moved, scroll=scroll, reads=reads,
+                                    rewrites=rewrites):
+                page = scroll(request)  # the sources as they were, read
+                reads.append(len(page[0]))
+                if len(reads) <= rewrites:
+                    store.upsert([moved])  # a write ends before the warm-up remembers what it read
+                return page
+
+            monkeypatch.setattr(store, "shard", _Spy(store.shard, scroll=read_then_rewritten))
+            store.warm_up(wait=True)
+            assert len(reads) == min(rewrites + 1, 3)
+            assert store._source_of.get(chunk_id("refund-v2")) == remembered
+            monkeypatch.setattr(store, "shard", store.shard._shard)
+            found = {h.id: h.payload["source_id"] for h in
+                     store.search(bm25_query("refunds within days of purchase"), None, where(), 10, ["source_id"])}
+            assert found[chunk_id("refund-v2")] == "refund-policy-eu"
+        finally:
+            store.close()
+
+
+def test_a_store_with_more_live_points_than_half_the_memory_is_not_read_ahead(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("freshness.vectorstore.edge.SOURCES_REMEMBERED", 2 * len(CORPUS) - 2)
     store = EdgeStore(tmp_path / "store")
     try:
         store.upsert([point(name, with_dense=False) for name in CORPUS])
-        moved = point("refund-v2", with_dense=False)
-        moved.payload["source_id"] = "refund-policy-eu"
-        scroll = store.shard.scroll
-
-        def read_then_rewritten(request):
-            page = scroll(request)  # the old sources, read
-            store.upsert([moved])
-            return page
-
-        monkeypatch.setattr(store, "shard", _Spy(store.shard, scroll=read_then_rewritten))
         store.warm_up(wait=True)
         assert store._source_of == {}
-        monkeypatch.setattr(store, "shard", store.shard._shard)
-        found = {h.id: h.payload["source_id"]
-                 for h in store.search(bm25_query("refunds within days of purchase"), None, where(), 10, ["source_id"])}
-        assert found[chunk_id("refund-v2")] == "refund-policy-eu"
     finally:
         store.close()
 
@@ -558,8 +574,8 @@ def test_closing_the_store_stops_its_warm_up_first(tmp_path: Path, monkeypatch: 
     assert reading.wait(timeout=30)
     closer = threading.Thread(target=store.close)
     closer.start()
-    time.sleep(0.2)  # close is waiting for the page in progress
-    assert closer.is_alive() and not pages
+    closer.join(timeout=0.2)
+    assert closer.is_alive() and not pages  # close waits for the page in progress
     go_on.set()
     closer.join(timeout=30)
     assert not closer.is_alive()
