@@ -106,7 +106,10 @@ def scheduler(no_migrate: bool) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        # Neither a second SIGTERM nor a second Ctrl-C cuts the wait short: closing under the job is what this
+        # waits to avoid (SIGKILL still ends the process).
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             jobs.shutdown()
         finally:
@@ -114,3 +117,4 @@ def scheduler(no_migrate: bool) -> None:
                 runtime.close()
             finally:
                 signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+                signal.signal(signal.SIGINT, interrupt)

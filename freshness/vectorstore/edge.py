@@ -248,10 +248,12 @@ class EdgeStore:
         rest and start the memory again empty, and the warm-up's work would be lost."""
         with self._memory:
             if self._warming is None:
+                if self._closing.is_set():
+                    return
                 self._warming = threading.Thread(target=self._remember_live_points, name="edge-warm-up", daemon=True)
                 self._warming.start()
             warming = self._warming
-        if wait:
+        if wait and warming is not None:
             warming.join()
 
     def _remember_live_points(self) -> None:
@@ -269,8 +271,8 @@ class EdgeStore:
             log.warning("the store's warm-up stopped (%s): searches read the sources they need", exc)
 
     def _remember_page(self, live: qe.Filter, offset: Any) -> tuple[bool, Any]:
-        """Remember the sources of one page of live points; returns whether to go on (not closing) and the next
-        page's offset. A page read while a write ended is read again (a rewrite may have changed a source), and
+        """Remember the sources of one page of live points; returns whether to go on (not closing, not full) and
+        the next page's offset. A page read while a write ended is read again (a rewrite may have changed a source), and
         left to the searches after WARM_TRIES tries."""
         after: Any = None
         for _ in range(WARM_TRIES):
@@ -286,6 +288,8 @@ class EdgeStore:
                 if isinstance(source, str):
                     read[_uuid_str(record.id)] = sys.intern(source)
             with self._memory:
+                if len(self._source_of) + len(read) > SOURCES_REMEMBERED:
+                    return False, None  # points written meanwhile filled it: searches read the rest
                 if writes == self._writes:
                     self._source_of.update(read)
                     break

@@ -43,8 +43,12 @@ def test_a_stopped_scheduler_closes_only_after_its_running_job_has_ended(cli, mo
     monkeypatch.setattr(scheduling, "FIRST_RUN_DELAY", {"refresh": 0})
     monkeypatch.setattr(scheduling, "JOBS", {"refresh": scheduling.JOBS["refresh"]})
 
+    returned = threading.Event()
+
     def send_stop() -> None:
-        started.wait(timeout=BOUND)
+        while not started.wait(timeout=0.1):
+            if returned.is_set():
+                return  # the command ended before any job ran: no signal for this process
         if stop == "sigterm":
             os.kill(os.getpid(), signal.SIGTERM)  # the kernel may hand it to any thread of the process
         else:
@@ -60,6 +64,7 @@ def test_a_stopped_scheduler_closes_only_after_its_running_job_has_ended(cli, mo
     try:
         result = cli("scheduler")
     finally:
+        returned.set()
         may_end.set()
         sender.join()
         signal.signal(signal.SIGINT, sigint)

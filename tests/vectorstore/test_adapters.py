@@ -543,14 +543,23 @@ def test_a_warm_up_page_read_while_a_write_ends_is_read_again(tmp_path: Path, mo
 
 def test_a_store_with_more_live_points_than_half_the_memory_is_not_read_ahead(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("freshness.vectorstore.edge.SOURCES_REMEMBERED", 2 * len(CORPUS) - 2)
+    """Searches would fill the rest and empty the memory: read ahead only when every live point fits in half."""
+    for bound, remembered in ((2 * len(CORPUS), len(CORPUS)), (2 * len(CORPUS) - 2, 0)):
+        monkeypatch.setattr("freshness.vectorstore.edge.SOURCES_REMEMBERED", bound)
+        store = EdgeStore(tmp_path / f"store-{bound}")
+        try:
+            store.upsert([point(name, with_dense=False) for name in CORPUS])
+            store.warm_up(wait=True)
+            assert len(store._source_of) == remembered
+        finally:
+            store.close()
+
+
+def test_a_closed_store_starts_no_warm_up(tmp_path: Path) -> None:
     store = EdgeStore(tmp_path / "store")
-    try:
-        store.upsert([point(name, with_dense=False) for name in CORPUS])
-        store.warm_up(wait=True)
-        assert store._source_of == {}
-    finally:
-        store.close()
+    store.close()
+    store.warm_up(wait=True)
+    assert store._warming is None
 
 
 def test_closing_the_store_stops_its_warm_up_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -571,13 +580,17 @@ def test_closing_the_store_stops_its_warm_up_first(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(store, "shard", _Spy(store.shard, scroll=slow))
     store.warm_up()
-    assert reading.wait(timeout=30)
     closer = threading.Thread(target=store.close)
-    closer.start()
-    closer.join(timeout=0.2)
-    assert closer.is_alive() and not pages  # close waits for the page in progress
-    go_on.set()
-    closer.join(timeout=30)
+    try:
+        assert reading.wait(timeout=30)
+        closer.start()
+        assert not pages  # close is waiting for the page in progress
+    finally:
+        go_on.set()
+        if closer.is_alive():
+            closer.join(timeout=30)
+        else:
+            store.close()
     assert not closer.is_alive()
     assert pages == ["read"]  # the page in progress, and no other
     assert store._warming is not None and not store._warming.is_alive()
