@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,19 +23,13 @@ from freshness.vectorstore.base import (
     SearchFilter,
     SparseVec,
 )
+from freshness.vectorstore.edge_sources import SourceMemory
 from freshness.vectorstore.handover import hand_over
-
-log = logging.getLogger("freshness.store")
 
 # The binding holds the GIL for a whole write: at most this many points per call, and a thread switch
 # between calls, so that a retrieval waits for one short write, not for a publisher's whole batch.
 WRITE_SLICE = 32
 MARK_SLICE = 256  # points whose mark one call writes (a payload write costs a tenth of a point's)
-# Points whose source a search remembers (about 130 bytes each: the id's text and a dict slot; the source's
-# name is shared); past it the memory starts again empty.
-SOURCES_REMEMBERED = 500_000
-WARM_PAGE = 256  # points whose sources one call of the warm-up reads (a few milliseconds with the GIL held)
-WARM_TRIES = 3  # reads of one page, while writes keep ending during them
 
 
 def _uuid_str(value: Any) -> str:
@@ -49,17 +41,8 @@ class EdgeStore:
         self.path = path
         self._dense: int | None = None
         self._lock = threading.RLock()
-        # point id -> its source, for searches that ask only for that (`search`). A point keeps its source; only
-        # a rewrite (reconciliation's repair of a payload that differs from the database) could change it, so
-        # each write counts itself and forgets the points it wrote, under `_memory`, and a source read while a
-        # write was going on is answered but not remembered. Between a write and its forgetting a search may
-        # still be answered the old source: retrieval then finds no chunk row of that point in the old source's
-        # active snapshot and drops the hit, for that one answer.
-        self._source_of: dict[str, str] = {}
-        self._writes = 0
-        self._memory = threading.Lock()
-        self._warming: threading.Thread | None = None
-        self._closing = threading.Event()
+        # Each point's source, for searches that ask only for that (`search`), forgotten as points are written.
+        self.memory = SourceMemory(self._lock)
         path.mkdir(parents=True, exist_ok=True)
         try:
             if any(path.iterdir()):
@@ -115,7 +98,7 @@ class EdgeStore:
                 with self._lock:
                     self.shard.update(qe.UpdateOperation.upsert_points(batch[start : start + WRITE_SLICE]))
             finally:  # also when the call failed after writing
-                self._forget([p.id for p in points[start : start + WRITE_SLICE]])
+                self.memory.forget(p.id for p in points[start : start + WRITE_SLICE])
 
     def delete_ids(self, ids: list[str]) -> None:
         if ids:
@@ -123,14 +106,7 @@ class EdgeStore:
                 with self._lock:
                     self.shard.update(qe.UpdateOperation.delete_points(list(ids)))
             finally:
-                self._forget(ids)
-
-    def _forget(self, ids: list[str]) -> None:
-        """The sources of these points, just written or deleted, are read again when a search needs them."""
-        with self._memory:
-            self._writes += 1
-            for point_id in ids:
-                self._source_of.pop(point_id, None)
+                self.memory.forget(ids)
 
     def delete_written_by(self, snapshot_id: str) -> None:
         with self._lock:
@@ -211,89 +187,14 @@ class EdgeStore:
         if not sources_only:
             return [Hit(_uuid_str(p.id), float(p.score), dict(p.payload or {})) for p in points]
         scored = [(_uuid_str(p.id), float(p.score)) for p in points]
-        source_of = self._sources([point_id for point_id, _ in scored])
+        source_of = self.memory.sources(self.shard, [point_id for point_id, _ in scored])
         # A point deleted since the query may have no source: the hit carries none (retrieval drops it).
         return [Hit(point_id, score, {SOURCE_ID: source_of[point_id]} if point_id in source_of else {})
                 for point_id, score in scored]
 
-    def _sources(self, ids: list[str]) -> dict[str, str]:
-        """point id -> source id for `ids` (but points the store no longer has): remembered ones, the others read
-        from the store in one call and remembered unless a write ended meanwhile."""
-        known = self._source_of
-        found = {point_id: source for point_id in ids if (source := known.get(point_id)) is not None}
-        if len(found) == len(ids):
-            return found
-        writes = self._writes
-        missing = [point_id for point_id in ids if point_id not in found]
-        read: dict[str, str] = {}
-        for record in self.shard.retrieve(list[Any](missing), with_payload=[SOURCE_ID], with_vector=False):
-            source = (record.payload or {}).get(SOURCE_ID)
-            if isinstance(source, str):
-                read[_uuid_str(record.id)] = sys.intern(source)
-        with self._memory:
-            if writes == self._writes:
-                if len(self._source_of) + len(read) > SOURCES_REMEMBERED:
-                    self._source_of = {}  # a new dict: another thread's search may be reading the old one
-                self._source_of.update(read)
-        found.update(read)
-        return found
-
     def warm_up(self, wait: bool = False) -> None:
-        """Read the source of every point no snapshot has given up (no dead mark) into the memory searches take
-        sources from, on a thread of its own, a page at a time; once per store, `close` stops it.
-
-        Without it, a search whose hits the memory does not know yet reads their sources (and so decompresses
-        their payloads) from the store: with queries that rarely repeat, nearly every search did. A store with
-        more live points than half the memory holds is not read ahead: the searches' own reads would fill the
-        rest and start the memory again empty, and the warm-up's work would be lost."""
-        with self._memory:
-            if self._warming is None:
-                if self._closing.is_set():
-                    return
-                self._warming = threading.Thread(target=self._remember_live_points, name="edge-warm-up", daemon=True)
-                self._warming.start()
-            warming = self._warming
-        if wait and warming is not None:
-            warming.join()
-
-    def _remember_live_points(self) -> None:
-        try:
-            live = qe.Filter(must_not=[qe.FieldCondition(DEAD_FROM, range=qe.RangeFloat(gte=0))])
-            if self.shard.count(qe.CountRequest(exact=True, filter=live)) > SOURCES_REMEMBERED // 2:
-                return
-            offset: Any = None
-            while True:
-                going_on, offset = self._remember_page(live, offset)
-                if not going_on or offset is None:
-                    return
-                hand_over()
-        except Exception as exc:  # noqa: BLE001 - searches read what is missing; the service goes on
-            log.warning("the store's warm-up stopped (%s): searches read the sources they need", exc)
-
-    def _remember_page(self, live: qe.Filter, offset: Any) -> tuple[bool, Any]:
-        """Remember the sources of one page of live points; returns whether to go on (not closing, not full) and
-        the next page's offset. A page read while a write ended is read again (a rewrite may have changed a source), and
-        left to the searches after WARM_TRIES tries."""
-        after: Any = None
-        for _ in range(WARM_TRIES):
-            writes = self._writes
-            with self._lock:  # `close` takes it too: the shard is not closed under a page being read
-                if self._closing.is_set():
-                    return False, None
-                records, after = self.shard.scroll(qe.ScrollRequest(
-                    offset=offset, limit=WARM_PAGE, filter=live, with_payload=[SOURCE_ID], with_vector=False))
-            read = {}
-            for record in records:
-                source = (record.payload or {}).get(SOURCE_ID)
-                if isinstance(source, str):
-                    read[_uuid_str(record.id)] = sys.intern(source)
-            with self._memory:
-                if len(self._source_of) + len(read) > SOURCES_REMEMBERED:
-                    return False, None  # points written meanwhile filled it: searches read the rest
-                if writes == self._writes:
-                    self._source_of.update(read)
-                    break
-        return True, after
+        """Read the sources of the live points into the memory searches take them from (`SourceMemory.warm_up`)."""
+        self.memory.warm_up(self.shard, wait)
 
     def count(self, source_id: str | None = None, dead: bool | None = None) -> int:
         must: list[Any] = [qe.FieldCondition("source_id", match=qe.MatchAny([source_id]))] if source_id else []
@@ -324,11 +225,7 @@ class EdgeStore:
         self.shard.info()
 
     def close(self) -> None:
-        self._closing.set()
-        with self._memory:
-            warming = self._warming
-        if warming is not None and warming is not threading.current_thread():
-            warming.join()
+        self.memory.stop()
         with self._lock:
             try:
                 self.shard.flush()

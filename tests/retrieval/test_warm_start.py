@@ -25,9 +25,9 @@ def test_a_started_service_knows_the_source_of_every_point_it_serves(settings, c
 
     with TestClient(app=create_app(settings, clock=clock)) as second:
         store = second.app.state.runtime.store
-        assert store._warming is not None  # started by the app as it opened
+        assert store.memory.warming is not None  # started by the app as it opened
         store.warm_up(wait=True)
-        assert sorted(set(store._source_of.values())) == ["returns-policy", "shipping-faq"]
+        assert sorted(set(store.memory.known.values())) == ["returns-policy", "shipping-faq"]
 
         read: list[int] = []
         monkeypatch.setattr(store, "shard", _Counted(store.shard, read))

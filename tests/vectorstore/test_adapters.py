@@ -429,21 +429,21 @@ def test_the_embedded_store_remembers_the_source_of_a_hit(tmp_path: Path, monkey
         assert after[chunk_id("refund-v2")] == "refund-policy-eu"
         assert reads[-1] == 1
 
-        monkeypatch.setattr("freshness.vectorstore.edge.SOURCES_REMEMBERED", 1)
+        monkeypatch.setattr("freshness.vectorstore.edge_sources.SOURCES_REMEMBERED", 1)
         store.upsert([point("refund-v2", with_dense=False)])  # forgotten: the next search reads it, past the bound
         full = store.search(query, None, where(), 10, ["source_id"])
         assert {h.id: h.payload["source_id"] for h in full} == {**after, chunk_id("refund-v2"): "refund-policy"}
-        assert store._source_of == {chunk_id("refund-v2"): "refund-policy"}  # started again with what it read
+        assert store.memory.known == {chunk_id("refund-v2"): "refund-policy"}  # started again with what it read
         store.search(query, None, where(), 10, ["source_id"])
         assert reads[-1] == len(full) - 1  # every point but the one remembered read again
 
-        monkeypatch.setattr("freshness.vectorstore.edge.SOURCES_REMEMBERED", 500_000)
+        monkeypatch.setattr("freshness.vectorstore.edge_sources.SOURCES_REMEMBERED", 500_000)
         store.search(query, None, where(), 10, ["source_id"])
-        assert chunk_id("refund-v2") in store._source_of
+        assert chunk_id("refund-v2") in store.memory.known
         store.delete_ids([chunk_id("refund-v2")])
         gone = store.search(query, None, where(), 10, ["source_id"])
         assert gone and chunk_id("refund-v2") not in {h.id for h in gone}
-        assert chunk_id("refund-v2") not in store._source_of
+        assert chunk_id("refund-v2") not in store.memory.known
     finally:
         store.close()
 
@@ -479,7 +479,7 @@ def test_a_warmed_up_store_knows_the_source_of_every_live_point(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """`warm_up` reads every point's source but those of points no snapshot serves (dead), a page at a time, so
     that a search reads no source from the payload storage; a second call starts nothing."""
-    monkeypatch.setattr("freshness.vectorstore.edge.WARM_PAGE", 2)
+    monkeypatch.setattr("freshness.vectorstore.edge_sources.WARM_PAGE", 2)
     store = EdgeStore(tmp_path / "store")
     try:
         store.upsert([point(name, with_dense=False) for name in CORPUS])
@@ -496,7 +496,7 @@ def test_a_warmed_up_store_knows_the_source_of_every_live_point(tmp_path: Path,
         monkeypatch.setattr(store, "shard", _Spy(store.shard._shard, retrieve=store.shard.retrieve, scroll=counted))
         store.warm_up(wait=True)
         live = {chunk_id(name): CORPUS[name][1] for name in CORPUS if name != "refund-v1"}
-        assert store._source_of == live
+        assert store.memory.known == live
         assert len(pages) >= len(live) // 2 and max(pages) <= 2
         store.warm_up(wait=True)
         assert len(pages) >= len(live) // 2 and sum(pages) == len(live)  # no second pass
@@ -511,7 +511,7 @@ def test_a_warmed_up_store_knows_the_source_of_every_live_point(tmp_path: Path,
 def test_a_warm_up_page_read_while_a_write_ends_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A rewrite that ends between the warm-up's read of a page and its remembering it: the page is read again, and
     left to the searches when writes end during every one of its reads."""
-    monkeypatch.setattr("freshness.vectorstore.edge.WARM_PAGE", 100)  # one page: every point
+    monkeypatch.setattr("freshness.vectorstore.edge_sources.WARM_PAGE", 100)  # one page: every point
     for rewrites, remembered in ((1, "refund-policy-eu"), (3, None)):
         store = EdgeStore(tmp_path / f"store-{rewrites}")
         try:
@@ -532,7 +532,7 @@ def test_a_warm_up_page_read_while_a_write_ends_is_read_again(tmp_path: Path, mo
             monkeypatch.setattr(store, "shard", _Spy(store.shard, scroll=read_then_rewritten))
             store.warm_up(wait=True)
             assert len(reads) == min(rewrites + 1, 3)
-            assert store._source_of.get(chunk_id("refund-v2")) == remembered
+            assert store.memory.known.get(chunk_id("refund-v2")) == remembered
             monkeypatch.setattr(store, "shard", store.shard._shard)
             found = {h.id: h.payload["source_id"] for h in
                      store.search(bm25_query("refunds within days of purchase"), None, where(), 10, ["source_id"])}
@@ -545,12 +545,12 @@ def test_a_store_with_more_live_points_than_half_the_memory_is_not_read_ahead(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Searches would fill the rest and empty the memory: read ahead only when every live point fits in half."""
     for bound, remembered in ((2 * len(CORPUS), len(CORPUS)), (2 * len(CORPUS) - 2, 0)):
-        monkeypatch.setattr("freshness.vectorstore.edge.SOURCES_REMEMBERED", bound)
+        monkeypatch.setattr("freshness.vectorstore.edge_sources.SOURCES_REMEMBERED", bound)
         store = EdgeStore(tmp_path / f"store-{bound}")
         try:
             store.upsert([point(name, with_dense=False) for name in CORPUS])
             store.warm_up(wait=True)
-            assert len(store._source_of) == remembered
+            assert len(store.memory.known) == remembered
         finally:
             store.close()
 
@@ -559,12 +559,12 @@ def test_a_closed_store_starts_no_warm_up(tmp_path: Path) -> None:
     store = EdgeStore(tmp_path / "store")
     store.close()
     store.warm_up(wait=True)
-    assert store._warming is None
+    assert store.memory.warming is None
 
 
 def test_closing_the_store_stops_its_warm_up_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`close` waits for the page being read and reads no other, then closes the shard."""
-    monkeypatch.setattr("freshness.vectorstore.edge.WARM_PAGE", 1)
+    monkeypatch.setattr("freshness.vectorstore.edge_sources.WARM_PAGE", 1)
     store = EdgeStore(tmp_path / "store")
     store.upsert([point(name, with_dense=False) for name in CORPUS])
     reading, go_on = threading.Event(), threading.Event()
@@ -593,7 +593,7 @@ def test_closing_the_store_stops_its_warm_up_first(tmp_path: Path, monkeypatch: 
             store.close()
     assert not closer.is_alive()
     assert pages == ["read"]  # the page in progress, and no other
-    assert store._warming is not None and not store._warming.is_alive()
+    assert store.memory.warming is not None and not store.memory.warming.is_alive()
 
 
 def _count_reads(store: EdgeStore, monkeypatch: pytest.MonkeyPatch) -> list[int]:
