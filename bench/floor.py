@@ -169,8 +169,9 @@ def main() -> None:
     import uvicorn
 
     app = create_app(args.store, json.loads(args.filters.read_text()), AuditLog(args.audit), args.scan)
-    # As `freshness serve` runs: uvicorn's defaults, no access log line per request.
-    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="info", access_log=False)  # type: ignore[arg-type]
+    # As `freshness serve` runs: uvicorn's h11 parser, no access log line per request.
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="info", access_log=False,  # type: ignore[arg-type]
+                http="h11")
     os._exit(0)  # the shard is only read: nothing to flush
 
 

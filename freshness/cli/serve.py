@@ -62,8 +62,10 @@ def serve(host: str | None, port: int | None, no_scheduler: bool, no_migrate: bo
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _exit_cleanly) if main_thread else None
     try:
+        # h11, whatever else is installed: uvicorn picks httptools when it finds it, and that parser buffers a
+        # request line and headers without a bound, where h11 refuses more than 16 KiB.
         uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
-                    access_log=settings.access_log)
+                    access_log=settings.access_log, http="h11")
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the closing short
